@@ -1,0 +1,1 @@
+"""cux's own benchmarks; run by hand, never as timed tests (see README.md here)."""

@@ -1,0 +1,78 @@
+"""The cux engine behind the peers' benchmark interface (``../shared/bench``).
+
+Every operation goes through `Engine.apply` as a full command, with the ledger
+kept and every fill reported as a `Trade` event: buys come from one funded
+consumer account and sells from one provider account with ample capacity, so
+that no order meets its own account (the workload assumes no self-trade
+prevention). Fees are on (10 bps taker, 5 bps maker) so every fill pays one.
+"""
+
+from __future__ import annotations
+
+from matching import (
+    CancelOrder,
+    Deposit,
+    Engine,
+    MarketConfig,
+    OpenAccount,
+    PlaceOrder,
+    ResourceClass,
+    SetCapacity,
+)
+
+SYMBOL = "bench-SPOT"
+_SIDES = ("buy", "sell")
+
+
+class CuxEngine:
+    """Adapter: ``add_limit``, ``cancel``, ``market`` and ``resting``."""
+
+    name = "cux"
+    package = "cux"
+
+    def __init__(self) -> None:
+        rc = ResourceClass("bench", lot_cu=100, tick=1, taker_fee_bps=10,
+                           maker_fee_bps=5)  # fmt: skip
+        self.engine = Engine(MarketConfig(classes=[rc]))
+        self.trades = 0
+        setup = [
+            OpenAccount("buyer", ("consumer",)),
+            OpenAccount("seller", ("provider",)),
+            Deposit("buyer", 10**18),
+            SetCapacity("seller", SYMBOL, 10**9),
+        ]
+        for command in setup:
+            self._apply(command)
+        self._accounts = ("buyer", "seller")
+
+    def _apply(self, command: object) -> list[object]:
+        engine = self.engine
+        return engine.apply(engine.seq + 1, 0, command)  # type: ignore[arg-type]
+
+    def add_limit(self, oid: int, side: int, price: int, qty: int) -> None:
+        engine = self.engine
+        engine.apply(
+            engine.seq + 1,
+            0,
+            PlaceOrder(self._accounts[side], SYMBOL, _SIDES[side], qty, "limit", price),
+        )
+
+    def cancel(self, oid: int) -> None:
+        engine = self.engine
+        # The workload's order ids are its operation numbers; after the four
+        # set-up commands, the engine's order id is the operation number + 4.
+        order = engine.orders[oid + 4]
+        engine.apply(engine.seq + 1, 0, CancelOrder(self._accounts[order.side], oid + 4))
+
+    def market(self, oid: int, side: int, qty: int) -> None:
+        engine = self.engine
+        engine.apply(
+            engine.seq + 1,
+            0,
+            PlaceOrder(self._accounts[side], SYMBOL, _SIDES[side], qty, "market", None,
+                       "IOC"),  # fmt: skip
+        )
+
+    def resting(self) -> tuple[int, int]:
+        book = self.engine.instruments[SYMBOL].book
+        return book.volume(0), book.volume(1)

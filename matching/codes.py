@@ -1,0 +1,78 @@
+"""The stable codes of every rejection the core can give, and their meaning.
+
+A rejected command changes nothing. The code is part of the wire protocol: clients
+branch on it, so a code is never renamed or reused for another meaning. The
+message beside it is for people and may change.
+"""
+
+from enum import StrEnum
+from typing import Final
+
+__all__ = ["CODES", "CancelReason", "Code"]
+
+
+class Code(StrEnum):
+    """Why a command was rejected."""
+
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    ACCOUNT_EXISTS = "ACCOUNT_EXISTS"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    ORDER_NOT_OWNED = "ORDER_NOT_OWNED"
+    ORDER_CLOSED = "ORDER_CLOSED"
+    NOT_TRADING = "NOT_TRADING"
+    INVALID_QUANTITY = "INVALID_QUANTITY"
+    INVALID_PRICE = "INVALID_PRICE"
+    PRICE_NOT_ON_TICK = "PRICE_NOT_ON_TICK"
+    INVALID_ORDER_TYPE = "INVALID_ORDER_TYPE"
+    INVALID_EXPIRY = "INVALID_EXPIRY"
+    NOTHING_TO_AMEND = "NOTHING_TO_AMEND"
+    WOULD_TRADE = "WOULD_TRADE"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    INSUFFICIENT_CAPACITY = "INSUFFICIENT_CAPACITY"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
+    INVALID_PHASE = "INVALID_PHASE"
+
+
+class CancelReason(StrEnum):
+    """Why an accepted order left the book without filling completely."""
+
+    USER = "user"
+    """The owner cancelled it."""
+    UNFILLED = "unfilled"
+    """The rest of an IOC or market order, which never rests."""
+    FILL_OR_KILL = "fill_or_kill"
+    """A FOK order that could not fill completely; it had no effect."""
+    SELF_TRADE = "self_trade"
+    """Self-trade prevention: the order would have traded with its own account."""
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    """A market buy ran out of money before it filled completely."""
+    CLOSED = "closed"
+    """The instrument closed while the order was open."""
+
+
+CODES: Final[dict[Code, str]] = {
+    Code.UNKNOWN_SYMBOL: "no instrument has this symbol",
+    Code.UNKNOWN_ACCOUNT: "no account has this name",
+    Code.ACCOUNT_EXISTS: "an account with this name is already open",
+    Code.UNKNOWN_ORDER: "no order has this id",
+    Code.ORDER_NOT_OWNED: "the order belongs to another account",
+    Code.ORDER_CLOSED: "the order is already filled, cancelled or expired",
+    Code.NOT_TRADING: "the instrument does not accept this command in its phase",
+    Code.INVALID_QUANTITY: "quantity must be a whole number of lots, 1 or more",
+    Code.INVALID_PRICE: "price must be a whole number of µcr per lot, 1 or more",
+    Code.PRICE_NOT_ON_TICK: "price must be a multiple of the instrument's tick",
+    Code.INVALID_ORDER_TYPE: "this combination of type, time in force and flags "
+    "is not allowed",
+    Code.INVALID_EXPIRY: "a GTD order needs an expiry after the current time; "
+    "other orders take none",
+    Code.NOTHING_TO_AMEND: "an amend needs a new quantity or a new price",
+    Code.WOULD_TRADE: "a post-only order would have traded on arrival",
+    Code.INSUFFICIENT_FUNDS: "the available balance does not cover the order",
+    Code.INSUFFICIENT_CAPACITY: "the account's registered capacity does not cover "
+    "the sell",
+    Code.INVALID_AMOUNT: "amount must be a whole number of µcr, 1 or more",
+    Code.ROLE_NOT_ALLOWED: "the account's roles do not allow this command",
+    Code.INVALID_PHASE: "this phase change is not allowed",
+}

@@ -1,0 +1,163 @@
+"""Commands: what the engine is asked to do, as immutable msgspec structs.
+
+Every command is applied with a sequence number and a timestamp that the
+sequencer stamps on it (`matching.engine.Engine.apply`); commands carry neither.
+Names are imperative. Amounts are integers: µcr for money, lots for quantities,
+µcr per lot for prices, nanoseconds since the Unix epoch for times.
+
+Commands are a tagged union on the field ``op``, so one decoder reads any of them
+from a journal.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "AmendOrder",
+    "CancelOrder",
+    "Command",
+    "Deposit",
+    "OpenAccount",
+    "PlaceOrder",
+    "SetCapacity",
+    "SetPhase",
+    "Tick",
+    "Withdraw",
+]
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+TimeInForce = Literal["GTC", "IOC", "FOK", "GTD"]
+SelfTradePrevention = Literal["cancel_taker", "cancel_maker", "cancel_both"]
+Role = Literal["consumer", "provider", "operator"]
+Phase = Literal["continuous", "halted", "closed"]
+
+
+class _Command(msgspec.Struct, frozen=True, tag_field="op", forbid_unknown_fields=True):
+    pass
+
+
+class OpenAccount(_Command, tag="open_account"):
+    """Open an empty account.
+
+    Attributes:
+        account: its unique name.
+        roles: what it may do; providers sell capacity, operators steer phases.
+    """
+
+    account: str
+    roles: tuple[Role, ...] = ("consumer",)
+
+
+class Deposit(_Command, tag="deposit"):
+    """Credit ``amount`` µcr to an account's available balance."""
+
+    account: str
+    amount: int
+
+
+class Withdraw(_Command, tag="withdraw"):
+    """Debit ``amount`` µcr from an account's available balance."""
+
+    account: str
+    amount: int
+
+
+class SetCapacity(_Command, tag="set_capacity"):
+    """Register how many lots of an instrument an account can deliver.
+
+    The provider side feeds this from its nodes' measured throughput. Open sell
+    orders plus delivery obligations never exceed it. Setting it below what is
+    already committed is allowed: it stops new sells until enough is released.
+    """
+
+    account: str
+    symbol: str
+    lots: int
+
+
+class PlaceOrder(_Command, tag="place"):
+    """Enter an order.
+
+    Attributes:
+        account: the owner.
+        symbol: the instrument.
+        side: ``buy`` or ``sell``.
+        qty: lots, 1 or more.
+        type: ``limit`` (needs ``price``) or ``market`` (takes no price; IOC or
+            FOK only).
+        price: µcr per lot, a multiple of the instrument's tick; None for market.
+        tif: GTC rests until cancelled; IOC fills what it can now and cancels the
+            rest; FOK fills completely now or has no effect; GTD rests until
+            ``expire_at``.
+        expire_at: for GTD only, the expiry in ns since the epoch; None otherwise.
+        post_only: rejected if it would trade on arrival (GTC or GTD only).
+        stp: what self-trade prevention does when this order would trade with
+            a resting order of its own account.
+        client_order_id: the client's own label, echoed in its events.
+    """
+
+    account: str
+    symbol: str
+    side: Side
+    qty: int
+    type: OrderType = "limit"
+    price: int | None = None
+    tif: TimeInForce = "GTC"
+    expire_at: int | None = None
+    post_only: bool = False
+    stp: SelfTradePrevention = "cancel_taker"
+    client_order_id: str | None = None
+
+
+class CancelOrder(_Command, tag="cancel"):
+    """Cancel an open order of ``account``."""
+
+    account: str
+    order_id: int
+
+
+class AmendOrder(_Command, tag="amend"):
+    """Change an open order's leaves quantity and/or price.
+
+    Attributes:
+        qty: the new open (leaves) quantity, 1 or more; None keeps it. A smaller
+            quantity keeps the order's place in the queue; a larger one loses it.
+        price: the new price; None keeps it. A new price always loses the place.
+    """
+
+    account: str
+    order_id: int
+    qty: int | None = None
+    price: int | None = None
+
+
+class SetPhase(_Command, tag="set_phase"):
+    """Change an instrument's trading phase.
+
+    ``halted`` and ``closed`` accept cancels but no new orders or amends;
+    ``closed`` also cancels every open order.
+    """
+
+    symbol: str
+    phase: Phase
+
+
+class Tick(_Command, tag="tick"):
+    """Advance the engine's clock to the command's timestamp and fire timers."""
+
+
+Command = (
+    OpenAccount
+    | Deposit
+    | Withdraw
+    | SetCapacity
+    | PlaceOrder
+    | CancelOrder
+    | AmendOrder
+    | SetPhase
+    | Tick
+)

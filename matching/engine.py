@@ -1,0 +1,659 @@
+"""The engine: applies one stamped command at a time and returns its events.
+
+The engine owns the books, the live orders, the ledger and the timers. It reads
+time only from the commands' timestamps: before a command is applied, every GTD
+order whose expiry is at or before the command's timestamp expires, so a `Tick`
+command is enough to drive the timers. The same commands with the same stamps
+always give the same events and the same state hash.
+
+A client's mistake gives an `OrderRejected` or `CommandRejected` event and
+changes nothing; exceptions are raised only for a sequencer that breaks its
+contract (a gap in sequence numbers or time going backwards).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any, Final
+
+from matching import state
+from matching.book import FILL, STOP_FUNDS, STOP_SELF_TRADE, Book, Happening
+from matching.codes import CODES, CancelReason, Code
+from matching.commands import (
+    AmendOrder,
+    CancelOrder,
+    Command,
+    Deposit,
+    OpenAccount,
+    PlaceOrder,
+    SetCapacity,
+    SetPhase,
+    Tick,
+    Withdraw,
+)
+from matching.config import MAX_PRICE, MAX_QTY, InstrumentSpec, MarketConfig
+from matching.errors import SequenceError
+from matching.events import (
+    AccountOpened,
+    CapacitySet,
+    CommandRejected,
+    Deposited,
+    Event,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    PhaseChanged,
+    Trade,
+    Withdrawn,
+)
+from matching.ledger import Ledger
+from matching.state import EngineState
+from matching.order import (
+    BUY,
+    FOK,
+    GTD,
+    IOC,
+    MARKET_BUY_LIMIT,
+    MARKET_SELL_LIMIT,
+    SIDE_NAMES,
+    SIDES,
+    STPS,
+    TIFS,
+    UNLIMITED,
+    Order,
+    unit_hold,
+)
+
+__all__ = ["Engine", "Instrument"]
+
+_NEVER: Final = 1 << 63
+_TRADING: Final = "continuous"
+_PHASES: Final = ("continuous", "halted", "closed")
+
+
+class Instrument:
+    """One instrument's runtime state: its spec, book and trading phase."""
+
+    __slots__ = ("book", "phase", "spec")
+
+    def __init__(self, spec: InstrumentSpec, book: Book, phase: str) -> None:
+        self.spec = spec
+        self.book = book
+        self.phase = phase
+
+
+BookFactory = Callable[[], Any]
+
+
+class Engine:
+    """The deterministic matching engine for a whole market.
+
+    Args:
+        config: the market's resource classes; their spot instruments are listed
+            in the ``continuous`` phase.
+        book_factory: makes an empty book per instrument; tests pass the simple
+            reference book here to check the fast one.
+
+    Attributes:
+        seq: sequence number of the last command applied (0 before the first).
+        now: timestamp of the last command applied, in ns since the epoch.
+        ledger: balances, escrows and capacity.
+        orders: the open orders by id.
+    """
+
+    def __init__(self, config: MarketConfig, book_factory: BookFactory = Book) -> None:
+        self.config = config
+        self.seq = 0
+        self.now = 0
+        self.ledger = Ledger()
+        self.orders: dict[int, Order] = {}
+        self.closed: dict[int, int] = {}
+        self.trade_seq = 0
+        self.instruments: dict[str, Instrument] = {
+            spec.symbol: Instrument(spec, book_factory(), _TRADING)
+            for spec in config.instruments()
+        }
+        self._expiries: list[tuple[int, int]] = []
+        self._next_expiry = _NEVER
+        self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {
+            PlaceOrder: self._place,
+            CancelOrder: self._cancel,
+            AmendOrder: self._amend,
+            Deposit: self._deposit,
+            Withdraw: self._withdraw,
+            OpenAccount: self._open_account,
+            SetCapacity: self._set_capacity,
+            SetPhase: self._set_phase,
+            Tick: _ignore,
+        }
+
+    # -- applying commands ------------------------------------------------------
+
+    def apply(self, seq: int, ts: int, command: Command) -> list[Event]:
+        """Apply ``command`` stamped with sequence number ``seq`` at time ``ts``.
+
+        Returns the events it caused, in the order they happened: first the
+        expiries its timestamp triggered, then its own.
+
+        Raises:
+            SequenceError: ``seq`` is not the next number or ``ts`` is earlier
+                than the previous command's. The engine is unchanged.
+        """
+        if seq != self.seq + 1:
+            raise SequenceError(f"expected sequence {self.seq + 1}, got {seq}")
+        if ts < self.now:
+            raise SequenceError(f"time went backwards: {ts} < {self.now}")
+        self.seq = seq
+        self.now = ts
+        events: list[Event] = []
+        if ts >= self._next_expiry:
+            self._expire(ts, events)
+        self._handlers[type(command)](command, events)
+        return events
+
+    # -- state ------------------------------------------------------------------
+
+    def snapshot(self) -> EngineState:
+        """The whole state as plain data (see `matching.state`)."""
+        return state.snapshot(self)
+
+    def state_hash(self) -> str:
+        """A hex SHA-256 of the state: equal for engines that applied the same."""
+        return state.state_hash(self)
+
+    def check(self) -> None:
+        """Raise `InvariantViolation` if any of the engine's invariants is broken."""
+        state.check(self)
+
+    @classmethod
+    def restore(
+        cls, config: MarketConfig, snap: EngineState, book_factory: BookFactory = Book
+    ) -> Engine:
+        """A new engine in the state of ``snap``, taken with the same ``config``."""
+        return state.restore(config, snap, book_factory)
+
+    # -- orders -----------------------------------------------------------------
+
+    def _place(self, cmd: PlaceOrder, events: list[Event]) -> None:
+        inst = self.instruments.get(cmd.symbol)
+        account = self.ledger.index(cmd.account)
+        code = self._check_place(cmd, inst, account)
+        if code is not None:
+            events.append(_order_rejected(cmd.account, code, None, cmd.client_order_id))
+            return
+        assert inst is not None and account is not None
+        spec = inst.spec
+        book = inst.book
+        side = SIDES[cmd.side]
+        tif = TIFS[cmd.tif]
+        is_market = cmd.type == "market"
+        if is_market:
+            price = MARKET_BUY_LIMIT if side == BUY else MARKET_SELL_LIMIT
+            hold = 0
+        else:
+            assert cmd.price is not None
+            price = cmd.price
+            hold = unit_hold(price, spec.max_fee_bps) if side == BUY else 0
+        order = Order(
+            self.seq,
+            account,
+            side,
+            price,
+            cmd.qty,
+            0,
+            hold,
+            tif,
+            cmd.expire_at or 0,
+            STPS[cmd.stp],
+            is_market,
+            cmd.post_only,
+            cmd.client_order_id,
+            cmd.symbol,
+        )
+
+        # Checks that depend on the book, then the reservation of money or
+        # capacity, which must be the last check since it changes the ledger.
+        if cmd.post_only and book.would_trade(side, price):
+            events.append(
+                _order_rejected(cmd.account, Code.WOULD_TRADE, None, cmd.client_order_id)
+            )
+            return
+        ledger = self.ledger
+        budget = ledger.available[account] if is_market and side == BUY else UNLIMITED
+        if side == BUY:
+            reserved = ledger.hold(account, hold * cmd.qty)
+            code = Code.INSUFFICIENT_FUNDS
+        else:
+            reserved = ledger.commit(cmd.symbol, account, cmd.qty)
+            code = Code.INSUFFICIENT_CAPACITY
+        if not reserved:
+            events.append(_order_rejected(cmd.account, code, None, cmd.client_order_id))
+            return
+
+        events.append(
+            OrderAccepted(
+                self.seq,
+                cmd.account,
+                cmd.symbol,
+                cmd.side,
+                cmd.type,
+                cmd.tif,
+                cmd.price,
+                cmd.qty,
+                cmd.post_only,
+                cmd.expire_at,
+                cmd.client_order_id,
+            )
+        )
+        fee = spec.taker_fee_bps
+        if tif == FOK and book.fillable(order, price, budget, fee) < cmd.qty:
+            self._end_taker(order, CancelReason.FILL_OR_KILL, events)
+            return
+        self._take_and_rest(inst, order, budget, events)
+        if order.leaves and tif == GTD:
+            self._add_expiry(order)
+
+    def _check_place(
+        self, cmd: PlaceOrder, inst: Instrument | None, account: int | None
+    ) -> Code | None:
+        """The first reason to reject ``cmd`` that needs neither book nor money."""
+        if inst is None:
+            return Code.UNKNOWN_SYMBOL
+        if account is None:
+            return Code.UNKNOWN_ACCOUNT
+        if inst.phase != _TRADING:
+            return Code.NOT_TRADING
+        if not 1 <= cmd.qty <= MAX_QTY:
+            return Code.INVALID_QUANTITY
+        if cmd.type == "market":
+            if cmd.price is not None or cmd.post_only or cmd.tif not in ("IOC", "FOK"):
+                return Code.INVALID_ORDER_TYPE
+        else:
+            if cmd.price is None or not 1 <= cmd.price <= MAX_PRICE:
+                return Code.INVALID_PRICE
+            if cmd.price % inst.spec.tick:
+                return Code.PRICE_NOT_ON_TICK
+            if cmd.post_only and cmd.tif in ("IOC", "FOK"):
+                return Code.INVALID_ORDER_TYPE
+        if cmd.tif == "GTD":
+            if cmd.expire_at is None or cmd.expire_at <= self.now:
+                return Code.INVALID_EXPIRY
+        elif cmd.expire_at is not None:
+            return Code.INVALID_EXPIRY
+        return None
+
+    def _take_and_rest(
+        self, inst: Instrument, order: Order, budget: int, events: list[Event]
+    ) -> None:
+        """Match an incoming (or re-priced) order; rest or cancel what is left."""
+        book = inst.book
+        start = order.leaves
+        stop = 0
+        if book.would_trade(order.side, order.price):
+            out: list[Happening] = []
+            stop = book.match(order, order.price, budget, inst.spec.taker_fee_bps, out)
+            self._settle(inst, order, start, out, events)
+
+        if not order.leaves:
+            self.closed[order.order_id] = order.account
+            self.orders.pop(order.order_id, None)
+        elif stop == STOP_SELF_TRADE:
+            self._end_taker(order, CancelReason.SELF_TRADE, events)
+        elif stop == STOP_FUNDS:
+            self._end_taker(order, CancelReason.INSUFFICIENT_FUNDS, events)
+        elif order.is_market or order.tif == IOC or order.tif == FOK:
+            self._end_taker(order, CancelReason.UNFILLED, events)
+        else:
+            book.add(order)
+            self.orders[order.order_id] = order
+
+    def _settle(
+        self,
+        inst: Instrument,
+        taker: Order,
+        start: int,
+        out: list[Happening],
+        events: list[Event],
+    ) -> None:
+        """Turn the book's happenings into ledger moves and events, in order."""
+        ledger = self.ledger
+        names = ledger.names
+        spec = inst.spec
+        symbol = spec.symbol
+        taker_bps = spec.taker_fee_bps
+        maker_bps = spec.maker_fee_bps
+        taker_buys = taker.side == BUY
+        taker_side = SIDE_NAMES[taker.side]
+        taker_name = names[taker.account]
+        leaves = start
+        for kind, maker, price, qty in out:
+            if kind != FILL:
+                self._drop_maker(maker, qty, CancelReason.SELF_TRADE, events)
+                continue
+            leaves -= qty
+            taker.filled += qty
+            maker.filled += qty
+            self.trade_seq += 1
+            notional = price * qty
+            if taker_buys:
+                buyer, seller = taker, maker
+                buyer_fee = (notional * taker_bps + 9_999) // 10_000
+                seller_bps = maker_bps
+            else:
+                buyer, seller = maker, taker
+                buyer_fee = (notional * maker_bps + 9_999) // 10_000
+                seller_bps = taker_bps
+            ledger.settle_fill(
+                self.trade_seq,
+                symbol,
+                buyer.account,
+                seller.account,
+                price,
+                qty,
+                buyer_fee,
+                seller_bps,
+                buyer.unit_hold * qty,
+            )
+            events.append(
+                Trade(
+                    self.trade_seq,
+                    symbol,
+                    price,
+                    qty,
+                    taker_side,
+                    maker.order_id,
+                    taker.order_id,
+                    names[maker.account],
+                    taker_name,
+                    maker.leaves,
+                    leaves,
+                    buyer_fee,
+                )
+            )
+            if not maker.leaves:
+                del self.orders[maker.order_id]
+                self.closed[maker.order_id] = maker.account
+
+    def _end_taker(self, order: Order, reason: str, events: list[Event]) -> None:
+        """Cancel the remainder of an order that is not (or no longer) resting."""
+        self._release(order, order.leaves)
+        order.leaves = 0
+        self.orders.pop(order.order_id, None)
+        self.closed[order.order_id] = order.account
+        events.append(_cancelled(self, order, reason))
+
+    def _drop_maker(
+        self, order: Order, open_qty: int, reason: str, events: list[Event]
+    ) -> None:
+        """Finish an order the book has already taken off (leaves already 0)."""
+        self._release(order, open_qty)
+        del self.orders[order.order_id]
+        self.closed[order.order_id] = order.account
+        events.append(_cancelled(self, order, reason))
+
+    def _cancel_resting(self, order: Order, reason: str, events: list[Event]) -> None:
+        open_qty = order.leaves
+        self.instruments[order.symbol].book.remove(order)
+        self._drop_maker(order, open_qty, reason, events)
+
+    def _release(self, order: Order, open_qty: int) -> None:
+        """Give back what ``open_qty`` open lots of ``order`` reserved."""
+        if order.side == BUY:
+            if order.unit_hold:
+                self.ledger.release(order.account, order.unit_hold * open_qty)
+        elif open_qty:
+            self.ledger.uncommit(order.symbol, order.account, open_qty)
+
+    def _find_own_order(
+        self, account_name: str, order_id: int
+    ) -> tuple[Order | None, Code | None]:
+        """The open order ``order_id`` of ``account_name``, or why there is none."""
+        account = self.ledger.index(account_name)
+        if account is None:
+            return None, Code.UNKNOWN_ACCOUNT
+        order = self.orders.get(order_id)
+        if order is None:
+            owner = self.closed.get(order_id)
+            if owner is None:
+                return None, Code.UNKNOWN_ORDER
+            return None, Code.ORDER_CLOSED if owner == account else Code.ORDER_NOT_OWNED
+        if order.account != account:
+            return None, Code.ORDER_NOT_OWNED
+        return order, None
+
+    def _cancel(self, cmd: CancelOrder, events: list[Event]) -> None:
+        order, code = self._find_own_order(cmd.account, cmd.order_id)
+        if order is None:
+            assert code is not None
+            events.append(_order_rejected(cmd.account, code, cmd.order_id, None))
+            return
+        self._cancel_resting(order, CancelReason.USER, events)
+
+    def _amend(self, cmd: AmendOrder, events: list[Event]) -> None:
+        order, code = self._find_own_order(cmd.account, cmd.order_id)
+        if order is not None:
+            code = self._check_amend(cmd, order)
+        if code is not None:
+            coid = order.client_order_id if order is not None else None
+            events.append(_order_rejected(cmd.account, code, cmd.order_id, coid))
+            return
+        assert order is not None
+        inst = self.instruments[order.symbol]
+        old_leaves = order.leaves
+        old_price = order.price
+        leaves = old_leaves if cmd.qty is None else cmd.qty
+        price = old_price if cmd.price is None else cmd.price
+
+        # Reserve the difference first: if it is not there, nothing changes.
+        if order.side == BUY:
+            hold = unit_hold(price, inst.spec.max_fee_bps)
+            extra = hold * leaves - order.unit_hold * old_leaves
+            if extra > 0 and not self.ledger.hold(order.account, extra):
+                events.append(
+                    _order_rejected(
+                        cmd.account,
+                        Code.INSUFFICIENT_FUNDS,
+                        order.order_id,
+                        order.client_order_id,
+                    )
+                )
+                return
+            if extra < 0:
+                self.ledger.release(order.account, -extra)
+        else:
+            hold = 0
+            extra = leaves - old_leaves
+            if extra > 0 and not self.ledger.commit(order.symbol, order.account, extra):
+                events.append(
+                    _order_rejected(
+                        cmd.account,
+                        Code.INSUFFICIENT_CAPACITY,
+                        order.order_id,
+                        order.client_order_id,
+                    )
+                )
+                return
+            if extra < 0:
+                self.ledger.uncommit(order.symbol, order.account, -extra)
+
+        keeps_place = price == old_price and leaves < old_leaves
+        events.append(
+            OrderAmended(
+                order.order_id,
+                cmd.account,
+                order.symbol,
+                SIDE_NAMES[order.side],
+                old_price,
+                price,
+                old_leaves,
+                leaves,
+                order.filled,
+                keeps_place,
+                order.client_order_id,
+            )
+        )
+        if keeps_place:
+            inst.book.reduce(order, leaves)
+            return
+
+        # Losing priority: the old queue entry dies, a new record joins the back
+        # of its (new) level, and a new price may trade like an incoming order.
+        moved = order.copy()
+        moved.price = price
+        moved.leaves = leaves
+        moved.unit_hold = hold
+        inst.book.remove(order)
+        self.orders[moved.order_id] = moved
+        self._take_and_rest(inst, moved, UNLIMITED, events)
+
+    def _check_amend(self, cmd: AmendOrder, order: Order) -> Code | None:
+        inst = self.instruments[order.symbol]
+        if inst.phase != _TRADING:
+            return Code.NOT_TRADING
+        if cmd.qty is None and cmd.price is None:
+            return Code.NOTHING_TO_AMEND
+        if cmd.qty is not None and not 1 <= cmd.qty <= MAX_QTY:
+            return Code.INVALID_QUANTITY
+        if cmd.price is not None:
+            if not 1 <= cmd.price <= MAX_PRICE:
+                return Code.INVALID_PRICE
+            if cmd.price % inst.spec.tick:
+                return Code.PRICE_NOT_ON_TICK
+        leaves = order.leaves if cmd.qty is None else cmd.qty
+        price = order.price if cmd.price is None else cmd.price
+        if leaves == order.leaves and price == order.price:
+            return Code.NOTHING_TO_AMEND
+        # A post-only order stays post-only: it may not be re-priced into a trade.
+        if (
+            price != order.price
+            and order.post_only
+            and inst.book.would_trade(order.side, price)
+        ):
+            return Code.WOULD_TRADE
+        return None
+
+    # -- timers -----------------------------------------------------------------
+
+    def _add_expiry(self, order: Order) -> None:
+        heapq.heappush(self._expiries, (order.expire_at, order.order_id))
+        if order.expire_at < self._next_expiry:
+            self._next_expiry = order.expire_at
+
+    def _expire(self, now: int, events: list[Event]) -> None:
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            expire_at, order_id = heapq.heappop(heap)
+            order = self.orders.get(order_id)
+            if order is None or order.expire_at != expire_at:
+                continue
+            open_qty = order.leaves
+            self.instruments[order.symbol].book.remove(order)
+            self._release(order, open_qty)
+            del self.orders[order_id]
+            self.closed[order_id] = order.account
+            events.append(
+                OrderExpired(
+                    order_id,
+                    self.ledger.names[order.account],
+                    order.symbol,
+                    SIDE_NAMES[order.side],
+                    order.price,
+                    order.filled,
+                    order.client_order_id,
+                )
+            )
+        self._next_expiry = heap[0][0] if heap else _NEVER
+
+    # -- accounts, capacity, phases ---------------------------------------------
+
+    def _open_account(self, cmd: OpenAccount, events: list[Event]) -> None:
+        if self.ledger.index(cmd.account) is not None:
+            events.append(_command_rejected(cmd, Code.ACCOUNT_EXISTS))
+            return
+        self.ledger.open(cmd.account, cmd.roles)
+        events.append(AccountOpened(cmd.account, cmd.roles))
+
+    def _deposit(self, cmd: Deposit, events: list[Event]) -> None:
+        account = self.ledger.index(cmd.account)
+        if account is None:
+            events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
+        elif cmd.amount < 1:
+            events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
+        else:
+            self.ledger.deposit(account, cmd.amount)
+            available = self.ledger.available[account]
+            events.append(Deposited(cmd.account, cmd.amount, available))
+
+    def _withdraw(self, cmd: Withdraw, events: list[Event]) -> None:
+        account = self.ledger.index(cmd.account)
+        if account is None:
+            events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
+        elif cmd.amount < 1:
+            events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
+        elif not self.ledger.withdraw(account, cmd.amount):
+            events.append(_command_rejected(cmd, Code.INSUFFICIENT_FUNDS))
+        else:
+            available = self.ledger.available[account]
+            events.append(Withdrawn(cmd.account, cmd.amount, available))
+
+    def _set_capacity(self, cmd: SetCapacity, events: list[Event]) -> None:
+        account = self.ledger.index(cmd.account)
+        if account is None:
+            events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
+        elif cmd.symbol not in self.instruments:
+            events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
+        elif "provider" not in self.ledger.roles[account]:
+            events.append(_command_rejected(cmd, Code.ROLE_NOT_ALLOWED))
+        elif not 0 <= cmd.lots <= MAX_QTY:
+            events.append(_command_rejected(cmd, Code.INVALID_QUANTITY))
+        else:
+            self.ledger.set_capacity(cmd.symbol, account, cmd.lots)
+            events.append(CapacitySet(cmd.account, cmd.symbol, cmd.lots))
+
+    def _set_phase(self, cmd: SetPhase, events: list[Event]) -> None:
+        inst = self.instruments.get(cmd.symbol)
+        if inst is None:
+            events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
+            return
+        if cmd.phase == inst.phase:
+            events.append(_command_rejected(cmd, Code.INVALID_PHASE))
+            return
+        old = inst.phase
+        inst.phase = cmd.phase
+        events.append(PhaseChanged(cmd.symbol, old, cmd.phase))
+        if cmd.phase == "closed":
+            for side in (BUY, 1 - BUY):
+                for order in list(inst.book.resting(side)):
+                    self._cancel_resting(order, CancelReason.CLOSED, events)
+
+
+def _ignore(command: Tick, events: list[Event]) -> None:
+    """A tick only moves the clock, which `Engine.apply` has already done."""
+
+
+def _order_rejected(
+    account: str, code: Code, order_id: int | None, client_order_id: str | None
+) -> OrderRejected:
+    return OrderRejected(account, code.value, CODES[code], order_id, client_order_id)
+
+
+def _command_rejected(cmd: Command, code: Code) -> CommandRejected:
+    op = type(cmd).__struct_config__.tag
+    return CommandRejected(str(op), code.value, CODES[code])
+
+
+def _cancelled(engine: Engine, order: Order, reason: str) -> OrderCancelled:
+    return OrderCancelled(
+        order.order_id,
+        engine.ledger.names[order.account],
+        order.symbol,
+        SIDE_NAMES[order.side],
+        None if order.is_market else order.price,
+        order.filled,
+        reason,
+        order.client_order_id,
+    )
+

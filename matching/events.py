@@ -1,0 +1,192 @@
+"""Events: what happened, as immutable msgspec structs, in engine order.
+
+`Engine.apply` returns the events of one command in the order they happened; the
+server publishes them in that order. Names are past tense. Amounts are integers
+(µcr, lots, µcr per lot). Events are a tagged union on the field ``type``.
+
+Order lifecycle: `OrderAccepted` first, then any `Trade` the order takes part in,
+then at most one of `OrderCancelled` or `OrderExpired`, after which the order is
+terminal. An order that is still open after a command rests on the book with
+the leaves quantity of its last event.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from matching.commands import Role
+
+__all__ = [
+    "AccountOpened",
+    "CapacitySet",
+    "CommandRejected",
+    "Deposited",
+    "Event",
+    "OrderAccepted",
+    "OrderAmended",
+    "OrderCancelled",
+    "OrderExpired",
+    "OrderRejected",
+    "PhaseChanged",
+    "Trade",
+    "Withdrawn",
+]
+
+
+class _Event(msgspec.Struct, frozen=True, gc=False, tag_field="type"):
+    pass
+
+
+class OrderAccepted(_Event, tag="order_accepted"):
+    """An order passed every check; ``order_id`` is its id from now on.
+
+    ``price`` is None for a market order.
+    """
+
+    order_id: int
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    tif: str
+    price: int | None
+    qty: int
+    post_only: bool
+    expire_at: int | None
+    client_order_id: str | None
+
+
+class OrderRejected(_Event, tag="order_rejected"):
+    """A place, cancel or amend was refused with ``code``; nothing changed.
+
+    ``order_id`` names the order a cancel or amend was about, else None.
+    """
+
+    account: str
+    code: str
+    message: str
+    order_id: int | None
+    client_order_id: str | None
+
+
+class CommandRejected(_Event, tag="command_rejected"):
+    """Any other command was refused with ``code``; nothing changed."""
+
+    op: str
+    code: str
+    message: str
+
+
+class Trade(_Event, tag="trade"):
+    """A resting (maker) order and an incoming (taker) order traded.
+
+    The price is the maker's. ``maker_leaves`` and ``taker_leaves`` are the open
+    quantities after this fill. ``buyer_fee`` is what the buyer paid the venue
+    for this fill; the seller's fee is taken from its proceeds when the escrow
+    ``trade_id`` is released (see `matching.ledger`).
+    """
+
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    taker_side: str
+    maker_order_id: int
+    taker_order_id: int
+    maker_account: str
+    taker_account: str
+    maker_leaves: int
+    taker_leaves: int
+    buyer_fee: int
+
+
+class OrderCancelled(_Event, tag="order_cancelled"):
+    """An order left the book (or never reached it) without filling completely.
+
+    ``side`` and ``price`` say where it was; ``filled`` is what it traded in all.
+    """
+
+    order_id: int
+    account: str
+    symbol: str
+    side: str
+    price: int | None
+    filled: int
+    reason: str
+    client_order_id: str | None
+
+
+class OrderExpired(_Event, tag="order_expired"):
+    """A GTD order reached its expiry time and left the book."""
+
+    order_id: int
+    account: str
+    symbol: str
+    side: str
+    price: int
+    filled: int
+    client_order_id: str | None
+
+
+class OrderAmended(_Event, tag="order_amended"):
+    """An open order got a new leaves quantity and/or price.
+
+    ``kept_priority`` says whether it kept its place in the queue.
+    """
+
+    order_id: int
+    account: str
+    symbol: str
+    side: str
+    old_price: int
+    price: int
+    old_leaves: int
+    leaves: int
+    filled: int
+    kept_priority: bool
+    client_order_id: str | None
+
+
+class AccountOpened(_Event, tag="account_opened"):
+    account: str
+    roles: tuple[Role, ...]
+
+
+class Deposited(_Event, tag="deposited"):
+    account: str
+    amount: int
+    available: int
+
+
+class Withdrawn(_Event, tag="withdrawn"):
+    account: str
+    amount: int
+    available: int
+
+
+class CapacitySet(_Event, tag="capacity_set"):
+    account: str
+    symbol: str
+    lots: int
+
+
+class PhaseChanged(_Event, tag="phase_changed"):
+    symbol: str
+    old_phase: str
+    phase: str
+
+
+Event = (
+    OrderAccepted
+    | OrderRejected
+    | CommandRejected
+    | Trade
+    | OrderCancelled
+    | OrderExpired
+    | OrderAmended
+    | AccountOpened
+    | Deposited
+    | Withdrawn
+    | CapacitySet
+    | PhaseChanged
+)
