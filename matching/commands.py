@@ -36,11 +36,13 @@ Role = Literal["consumer", "provider", "operator"]
 Phase = Literal["continuous", "halted", "closed"]
 
 
-class _Command(msgspec.Struct, frozen=True, tag_field="op", forbid_unknown_fields=True):
+class _Command(
+    msgspec.Struct, frozen=True, gc=False, tag_field="op", forbid_unknown_fields=True
+):
     pass
 
 
-class OpenAccount(_Command, tag="open_account"):
+class OpenAccount(_Command, tag="open_account", frozen=True):
     """Open an empty account.
 
     Attributes:
@@ -52,21 +54,21 @@ class OpenAccount(_Command, tag="open_account"):
     roles: tuple[Role, ...] = ("consumer",)
 
 
-class Deposit(_Command, tag="deposit"):
+class Deposit(_Command, tag="deposit", frozen=True):
     """Credit ``amount`` µcr to an account's available balance."""
 
     account: str
     amount: int
 
 
-class Withdraw(_Command, tag="withdraw"):
+class Withdraw(_Command, tag="withdraw", frozen=True):
     """Debit ``amount`` µcr from an account's available balance."""
 
     account: str
     amount: int
 
 
-class SetCapacity(_Command, tag="set_capacity"):
+class SetCapacity(_Command, tag="set_capacity", frozen=True):
     """Register how many lots of an instrument an account can deliver.
 
     The provider side feeds this from its nodes' measured throughput. Open sell
@@ -79,7 +81,7 @@ class SetCapacity(_Command, tag="set_capacity"):
     lots: int
 
 
-class PlaceOrder(_Command, tag="place"):
+class PlaceOrder(_Command, tag="place", frozen=True):
     """Enter an order.
 
     Attributes:
@@ -113,14 +115,14 @@ class PlaceOrder(_Command, tag="place"):
     client_order_id: str | None = None
 
 
-class CancelOrder(_Command, tag="cancel"):
+class CancelOrder(_Command, tag="cancel", frozen=True):
     """Cancel an open order of ``account``."""
 
     account: str
     order_id: int
 
 
-class AmendOrder(_Command, tag="amend"):
+class AmendOrder(_Command, tag="amend", frozen=True):
     """Change an open order's leaves quantity and/or price.
 
     Attributes:
@@ -135,7 +137,7 @@ class AmendOrder(_Command, tag="amend"):
     price: int | None = None
 
 
-class SetPhase(_Command, tag="set_phase"):
+class SetPhase(_Command, tag="set_phase", frozen=True):
     """Change an instrument's trading phase.
 
     ``halted`` and ``closed`` accept cancels but no new orders or amends;
@@ -146,7 +148,7 @@ class SetPhase(_Command, tag="set_phase"):
     phase: Phase
 
 
-class Tick(_Command, tag="tick"):
+class Tick(_Command, tag="tick", frozen=True):
     """Advance the engine's clock to the command's timestamp and fire timers."""
 
 

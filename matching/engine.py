@@ -54,12 +54,13 @@ from matching.state import EngineState
 from matching.order import (
     BUY,
     FOK,
+    GTC,
     GTD,
     IOC,
     MARKET_BUY_LIMIT,
     MARKET_SELL_LIMIT,
+    SELL,
     SIDE_NAMES,
-    SIDES,
     STPS,
     TIFS,
     UNLIMITED,
@@ -75,14 +76,42 @@ _PHASES: Final = ("continuous", "halted", "closed")
 
 
 class Instrument:
-    """One instrument's runtime state: its spec, book and trading phase."""
+    """One instrument's runtime state: its spec, book and trading phase.
 
-    __slots__ = ("book", "phase", "spec")
+    The fields the hot path reads (tick, fee rates) are copied out of the spec.
+    """
 
-    def __init__(self, spec: InstrumentSpec, book: Book, phase: str) -> None:
+    __slots__ = (
+        "book",
+        "capacity",
+        "committed",
+        "hold_bps",
+        "maker_bps",
+        "phase",
+        "spec",
+        "symbol",
+        "taker_bps",
+        "tick",
+        "trading",
+    )
+
+    def __init__(
+        self, spec: InstrumentSpec, book: Book, phase: str, ledger: Ledger
+    ) -> None:
         self.spec = spec
         self.book = book
+        self.capacity, self.committed = ledger.capacity_of(spec.symbol)
+        self.symbol = spec.symbol
+        self.tick = spec.tick
+        self.taker_bps = spec.taker_fee_bps
+        self.maker_bps = spec.maker_fee_bps
+        self.hold_bps = spec.max_fee_bps
         self.phase = phase
+        self.trading = phase == _TRADING
+
+    def set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self.trading = phase == _TRADING
 
 
 BookFactory = Callable[[], Any]
@@ -109,11 +138,14 @@ class Engine:
         self.seq = 0
         self.now = 0
         self.ledger = Ledger()
+        self._accounts = self.ledger.accounts
+        self._available = self.ledger.available
+        self._held = self.ledger.held
         self.orders: dict[int, Order] = {}
         self.closed: dict[int, int] = {}
         self.trade_seq = 0
         self.instruments: dict[str, Instrument] = {
-            spec.symbol: Instrument(spec, book_factory(), _TRADING)
+            spec.symbol: Instrument(spec, book_factory(), _TRADING, self.ledger)
             for spec in config.instruments()
         }
         self._expiries: list[tuple[int, int]] = []
@@ -142,16 +174,20 @@ class Engine:
             SequenceError: ``seq`` is not the next number or ``ts`` is earlier
                 than the previous command's. The engine is unchanged.
         """
-        if seq != self.seq + 1:
-            raise SequenceError(f"expected sequence {self.seq + 1}, got {seq}")
-        if ts < self.now:
-            raise SequenceError(f"time went backwards: {ts} < {self.now}")
+        if seq != self.seq + 1 or ts < self.now:
+            raise SequenceError(
+                f"expected sequence {self.seq + 1} at or after {self.now}, "
+                f"got {seq} at {ts}"
+            )
         self.seq = seq
         self.now = ts
         events: list[Event] = []
         if ts >= self._next_expiry:
             self._expire(ts, events)
-        self._handlers[type(command)](command, events)
+        if type(command) is PlaceOrder:
+            self._place(command, events)
+        else:
+            self._handlers[type(command)](command, events)
         return events
 
     # -- state ------------------------------------------------------------------
@@ -178,25 +214,152 @@ class Engine:
     # -- orders -----------------------------------------------------------------
 
     def _place(self, cmd: PlaceOrder, events: list[Event]) -> None:
+        # The hot path of the whole exchange. A plain GTC or IOC limit order is
+        # handled here with locals and inlined ledger moves; anything else, and
+        # anything that may be invalid, goes through `_place_checked`, which
+        # applies every rule and handles every kind of order.
         inst = self.instruments.get(cmd.symbol)
-        account = self.ledger.index(cmd.account)
+        account = self._accounts.get(cmd.account)
+        price = cmd.price
+        qty = cmd.qty
+        tif = cmd.tif
+        if (
+            inst is None
+            or account is None
+            or not inst.trading
+            or price is None
+            or cmd.type != "limit"
+            or (tif != "GTC" and tif != "IOC")
+            or cmd.post_only
+            or cmd.expire_at is not None
+            or not 0 < qty <= MAX_QTY
+            or not 0 < price <= MAX_PRICE
+            or price % inst.tick
+        ):
+            self._place_checked(cmd, inst, account, events)
+            return
+
+        book = inst.book
+        order_id = self.seq
+        if cmd.side == "buy":
+            hold = price + (price * inst.hold_bps + 9_999) // 10_000
+            available = self._available
+            if available[account] < hold * qty:
+                events.append(
+                    _order_rejected(
+                        cmd.account, Code.INSUFFICIENT_FUNDS, None, cmd.client_order_id
+                    )
+                )
+                return
+            available[account] -= hold * qty
+            self._held[account] += hold * qty
+            side = BUY
+            crosses = book.ask <= price
+        else:
+            committed = inst.committed
+            used = committed.get(account, 0) + qty
+            if used > inst.capacity.get(account, 0):
+                events.append(
+                    _order_rejected(
+                        cmd.account,
+                        Code.INSUFFICIENT_CAPACITY,
+                        None,
+                        cmd.client_order_id,
+                    )
+                )
+                return
+            committed[account] = used
+            hold = 0
+            side = SELL
+            crosses = book.bid >= price
+        order = Order(
+            order_id,
+            account,
+            side,
+            price,
+            qty,
+            0,
+            hold,
+            GTC if tif == "GTC" else IOC,
+            0,
+            STPS[cmd.stp],
+            False,
+            False,
+            cmd.client_order_id,
+            inst.symbol,
+        )
+        events.append(
+            OrderAccepted(
+                order_id,
+                cmd.account,
+                inst.symbol,
+                cmd.side,
+                "limit",
+                tif,
+                price,
+                qty,
+                False,
+                None,
+                cmd.client_order_id,
+            )
+        )
+        if crosses:
+            self._take_and_rest(inst, order, UNLIMITED, events)
+        elif tif == "IOC":
+            self._end_taker(order, CancelReason.UNFILLED, events)
+        else:
+            book.add(order)
+            self.orders[order_id] = order
+
+    def _place_checked(
+        self,
+        cmd: PlaceOrder,
+        inst: Instrument | None,
+        account: int | None,
+        events: list[Event],
+    ) -> None:
+        """Place any order, checking every rule: the general path of `_place`."""
         code = self._check_place(cmd, inst, account)
         if code is not None:
             events.append(_order_rejected(cmd.account, code, None, cmd.client_order_id))
             return
         assert inst is not None and account is not None
-        spec = inst.spec
         book = inst.book
-        side = SIDES[cmd.side]
+        side = BUY if cmd.side == "buy" else SELL
         tif = TIFS[cmd.tif]
         is_market = cmd.type == "market"
         if is_market:
             price = MARKET_BUY_LIMIT if side == BUY else MARKET_SELL_LIMIT
-            hold = 0
         else:
             assert cmd.price is not None
             price = cmd.price
-            hold = unit_hold(price, spec.max_fee_bps) if side == BUY else 0
+
+        # Checks that depend on the book, then the reservation of money or
+        # capacity, which must be the last check since it changes the ledger.
+        if cmd.post_only and book.would_trade(side, price):
+            events.append(
+                _order_rejected(cmd.account, Code.WOULD_TRADE, None, cmd.client_order_id)
+            )
+            return
+        ledger = self.ledger
+        hold = 0
+        budget = UNLIMITED
+        shortage: Code | None = None
+        if side == SELL:
+            if not ledger.commit(inst.symbol, account, cmd.qty):
+                shortage = Code.INSUFFICIENT_CAPACITY
+        elif is_market:
+            budget = ledger.available[account]
+        else:
+            hold = unit_hold(price, inst.hold_bps)
+            if not ledger.hold(account, hold * cmd.qty):
+                shortage = Code.INSUFFICIENT_FUNDS
+        if shortage is not None:
+            events.append(
+                _order_rejected(cmd.account, shortage, None, cmd.client_order_id)
+            )
+            return
+
         order = Order(
             self.seq,
             account,
@@ -211,33 +374,13 @@ class Engine:
             is_market,
             cmd.post_only,
             cmd.client_order_id,
-            cmd.symbol,
+            inst.symbol,
         )
-
-        # Checks that depend on the book, then the reservation of money or
-        # capacity, which must be the last check since it changes the ledger.
-        if cmd.post_only and book.would_trade(side, price):
-            events.append(
-                _order_rejected(cmd.account, Code.WOULD_TRADE, None, cmd.client_order_id)
-            )
-            return
-        ledger = self.ledger
-        budget = ledger.available[account] if is_market and side == BUY else UNLIMITED
-        if side == BUY:
-            reserved = ledger.hold(account, hold * cmd.qty)
-            code = Code.INSUFFICIENT_FUNDS
-        else:
-            reserved = ledger.commit(cmd.symbol, account, cmd.qty)
-            code = Code.INSUFFICIENT_CAPACITY
-        if not reserved:
-            events.append(_order_rejected(cmd.account, code, None, cmd.client_order_id))
-            return
-
         events.append(
             OrderAccepted(
                 self.seq,
                 cmd.account,
-                cmd.symbol,
+                inst.symbol,
                 cmd.side,
                 cmd.type,
                 cmd.tif,
@@ -248,8 +391,7 @@ class Engine:
                 cmd.client_order_id,
             )
         )
-        fee = spec.taker_fee_bps
-        if tif == FOK and book.fillable(order, price, budget, fee) < cmd.qty:
+        if tif == FOK and book.fillable(order, price, budget, inst.taker_bps) < cmd.qty:
             self._end_taker(order, CancelReason.FILL_OR_KILL, events)
             return
         self._take_and_rest(inst, order, budget, events)
@@ -274,7 +416,7 @@ class Engine:
         else:
             if cmd.price is None or not 1 <= cmd.price <= MAX_PRICE:
                 return Code.INVALID_PRICE
-            if cmd.price % inst.spec.tick:
+            if cmd.price % inst.tick:
                 return Code.PRICE_NOT_ON_TICK
             if cmd.post_only and cmd.tif in ("IOC", "FOK"):
                 return Code.INVALID_ORDER_TYPE
@@ -294,7 +436,7 @@ class Engine:
         stop = 0
         if book.would_trade(order.side, order.price):
             out: list[Happening] = []
-            stop = book.match(order, order.price, budget, inst.spec.taker_fee_bps, out)
+            stop = book.match(order, order.price, budget, inst.taker_bps, out)
             self._settle(inst, order, start, out, events)
 
         if not order.leaves:
@@ -321,10 +463,9 @@ class Engine:
         """Turn the book's happenings into ledger moves and events, in order."""
         ledger = self.ledger
         names = ledger.names
-        spec = inst.spec
-        symbol = spec.symbol
-        taker_bps = spec.taker_fee_bps
-        maker_bps = spec.maker_fee_bps
+        symbol = inst.symbol
+        taker_bps = inst.taker_bps
+        maker_bps = inst.maker_bps
         taker_buys = taker.side == BUY
         taker_side = SIDE_NAMES[taker.side]
         taker_name = names[taker.account]
@@ -394,18 +535,20 @@ class Engine:
         self.closed[order.order_id] = order.account
         events.append(_cancelled(self, order, reason))
 
-    def _cancel_resting(self, order: Order, reason: str, events: list[Event]) -> None:
-        open_qty = order.leaves
-        self.instruments[order.symbol].book.remove(order)
-        self._drop_maker(order, open_qty, reason, events)
-
     def _release(self, order: Order, open_qty: int) -> None:
         """Give back what ``open_qty`` open lots of ``order`` reserved."""
+        account = order.account
         if order.side == BUY:
-            if order.unit_hold:
-                self.ledger.release(order.account, order.unit_hold * open_qty)
+            amount = order.unit_hold * open_qty
+            self._held[account] -= amount
+            self._available[account] += amount
         elif open_qty:
-            self.ledger.uncommit(order.symbol, order.account, open_qty)
+            committed = self.instruments[order.symbol].committed
+            left = committed[account] - open_qty
+            if left:
+                committed[account] = left
+            else:
+                del committed[account]
 
     def _find_own_order(
         self, account_name: str, order_id: int
@@ -425,12 +568,18 @@ class Engine:
         return order, None
 
     def _cancel(self, cmd: CancelOrder, events: list[Event]) -> None:
-        order, code = self._find_own_order(cmd.account, cmd.order_id)
-        if order is None:
+        order = self.orders.get(cmd.order_id)
+        if order is None or order.account != self._accounts.get(cmd.account):
+            _, code = self._find_own_order(cmd.account, cmd.order_id)
             assert code is not None
             events.append(_order_rejected(cmd.account, code, cmd.order_id, None))
             return
         self._cancel_resting(order, CancelReason.USER, events)
+
+    def _cancel_resting(self, order: Order, reason: str, events: list[Event]) -> None:
+        open_qty = order.leaves
+        self.instruments[order.symbol].book.remove(order)
+        self._drop_maker(order, open_qty, reason, events)
 
     def _amend(self, cmd: AmendOrder, events: list[Event]) -> None:
         order, code = self._find_own_order(cmd.account, cmd.order_id)
@@ -449,7 +598,7 @@ class Engine:
 
         # Reserve the difference first: if it is not there, nothing changes.
         if order.side == BUY:
-            hold = unit_hold(price, inst.spec.max_fee_bps)
+            hold = unit_hold(price, inst.hold_bps)
             extra = hold * leaves - order.unit_hold * old_leaves
             if extra > 0 and not self.ledger.hold(order.account, extra):
                 events.append(
@@ -520,7 +669,7 @@ class Engine:
         if cmd.price is not None:
             if not 1 <= cmd.price <= MAX_PRICE:
                 return Code.INVALID_PRICE
-            if cmd.price % inst.spec.tick:
+            if cmd.price % inst.tick:
                 return Code.PRICE_NOT_ON_TICK
         leaves = order.leaves if cmd.qty is None else cmd.qty
         price = order.price if cmd.price is None else cmd.price
@@ -622,7 +771,7 @@ class Engine:
             events.append(_command_rejected(cmd, Code.INVALID_PHASE))
             return
         old = inst.phase
-        inst.phase = cmd.phase
+        inst.set_phase(cmd.phase)
         events.append(PhaseChanged(cmd.symbol, old, cmd.phase))
         if cmd.phase == "closed":
             for side in (BUY, 1 - BUY):

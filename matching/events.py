@@ -37,7 +37,7 @@ class _Event(msgspec.Struct, frozen=True, gc=False, tag_field="type"):
     pass
 
 
-class OrderAccepted(_Event, tag="order_accepted"):
+class OrderAccepted(_Event, tag="order_accepted", frozen=True):
     """An order passed every check; ``order_id`` is its id from now on.
 
     ``price`` is None for a market order.
@@ -56,7 +56,7 @@ class OrderAccepted(_Event, tag="order_accepted"):
     client_order_id: str | None
 
 
-class OrderRejected(_Event, tag="order_rejected"):
+class OrderRejected(_Event, tag="order_rejected", frozen=True):
     """A place, cancel or amend was refused with ``code``; nothing changed.
 
     ``order_id`` names the order a cancel or amend was about, else None.
@@ -69,7 +69,7 @@ class OrderRejected(_Event, tag="order_rejected"):
     client_order_id: str | None
 
 
-class CommandRejected(_Event, tag="command_rejected"):
+class CommandRejected(_Event, tag="command_rejected", frozen=True):
     """Any other command was refused with ``code``; nothing changed."""
 
     op: str
@@ -77,7 +77,7 @@ class CommandRejected(_Event, tag="command_rejected"):
     message: str
 
 
-class Trade(_Event, tag="trade"):
+class Trade(_Event, tag="trade", frozen=True):
     """A resting (maker) order and an incoming (taker) order traded.
 
     The price is the maker's. ``maker_leaves`` and ``taker_leaves`` are the open
@@ -100,7 +100,7 @@ class Trade(_Event, tag="trade"):
     buyer_fee: int
 
 
-class OrderCancelled(_Event, tag="order_cancelled"):
+class OrderCancelled(_Event, tag="order_cancelled", frozen=True):
     """An order left the book (or never reached it) without filling completely.
 
     ``side`` and ``price`` say where it was; ``filled`` is what it traded in all.
@@ -116,7 +116,7 @@ class OrderCancelled(_Event, tag="order_cancelled"):
     client_order_id: str | None
 
 
-class OrderExpired(_Event, tag="order_expired"):
+class OrderExpired(_Event, tag="order_expired", frozen=True):
     """A GTD order reached its expiry time and left the book."""
 
     order_id: int
@@ -128,7 +128,7 @@ class OrderExpired(_Event, tag="order_expired"):
     client_order_id: str | None
 
 
-class OrderAmended(_Event, tag="order_amended"):
+class OrderAmended(_Event, tag="order_amended", frozen=True):
     """An open order got a new leaves quantity and/or price.
 
     ``kept_priority`` says whether it kept its place in the queue.
@@ -147,30 +147,30 @@ class OrderAmended(_Event, tag="order_amended"):
     client_order_id: str | None
 
 
-class AccountOpened(_Event, tag="account_opened"):
+class AccountOpened(_Event, tag="account_opened", frozen=True):
     account: str
     roles: tuple[Role, ...]
 
 
-class Deposited(_Event, tag="deposited"):
+class Deposited(_Event, tag="deposited", frozen=True):
     account: str
     amount: int
     available: int
 
 
-class Withdrawn(_Event, tag="withdrawn"):
+class Withdrawn(_Event, tag="withdrawn", frozen=True):
     account: str
     amount: int
     available: int
 
 
-class CapacitySet(_Event, tag="capacity_set"):
+class CapacitySet(_Event, tag="capacity_set", frozen=True):
     account: str
     symbol: str
     lots: int
 
 
-class PhaseChanged(_Event, tag="phase_changed"):
+class PhaseChanged(_Event, tag="phase_changed", frozen=True):
     symbol: str
     old_phase: str
     phase: str

@@ -72,7 +72,7 @@ class Ledger:
     """Balances of every account, indexed by account number."""
 
     __slots__ = (
-        "_index",
+        "accounts",
         "available",
         "committed",
         "capacity",
@@ -87,7 +87,7 @@ class Ledger:
     )
 
     def __init__(self) -> None:
-        self._index: dict[str, int] = {}
+        self.accounts: dict[str, int] = {}
         self.names: list[str] = []
         self.roles: list[tuple[Role, ...]] = []
         self.available: list[int] = []
@@ -97,19 +97,19 @@ class Ledger:
         self.deposits = 0
         self.withdrawals = 0
         self.escrows: dict[int, Escrow] = {}
-        self.capacity: dict[tuple[str, int], int] = {}
-        self.committed: dict[tuple[str, int], int] = {}
+        self.capacity: dict[str, dict[int, int]] = {}
+        self.committed: dict[str, dict[int, int]] = {}
 
     # -- accounts ---------------------------------------------------------------
 
     def index(self, name: str) -> int | None:
         """The account number of ``name``, or None if there is no such account."""
-        return self._index.get(name)
+        return self.accounts.get(name)
 
     def open(self, name: str, roles: tuple[Role, ...]) -> int:
         """Open an empty account and return its number."""
         number = len(self.names)
-        self._index[name] = number
+        self.accounts[name] = number
         self.names.append(name)
         self.roles.append(roles)
         self.available.append(0)
@@ -201,26 +201,37 @@ class Ledger:
 
     # -- delivery capacity ------------------------------------------------------
 
+    def capacity_of(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
+        """The registered and the committed lots of ``symbol``, by account.
+
+        The engine keeps these two dicts at hand for its hot path; an account
+        with nothing committed has no entry in the second.
+        """
+        return (
+            self.capacity.setdefault(symbol, {}),
+            self.committed.setdefault(symbol, {}),
+        )
+
     def set_capacity(self, symbol: str, account: int, lots: int) -> None:
-        self.capacity[symbol, account] = lots
+        self.capacity_of(symbol)[0][account] = lots
 
     def commit(self, symbol: str, account: int, lots: int) -> bool:
         """Reserve ``lots`` of capacity for a sell, if the capacity allows it."""
-        key = (symbol, account)
-        used = self.committed.get(key, 0) + lots
-        if used > self.capacity.get(key, 0):
+        capacity, committed = self.capacity_of(symbol)
+        used = committed.get(account, 0) + lots
+        if used > capacity.get(account, 0):
             return False
-        self.committed[key] = used
+        committed[account] = used
         return True
 
     def uncommit(self, symbol: str, account: int, lots: int) -> None:
         """Give back ``lots`` of reserved capacity (a cancel or a release)."""
-        key = (symbol, account)
-        left = self.committed[key] - lots
+        committed = self.committed[symbol]
+        left = committed[account] - lots
         if left:
-            self.committed[key] = left
+            committed[account] = left
         else:
-            del self.committed[key]
+            del committed[account]
 
     # -- checking ---------------------------------------------------------------
 
@@ -252,6 +263,9 @@ class Ledger:
             in_escrow[entry.buyer] += entry.amount
         if in_escrow != self.escrow:
             raise InvariantViolation("escrow balances differ from escrow entries")
-        for key, used in self.committed.items():
-            if used <= 0:
-                raise InvariantViolation(f"committed capacity {key} is {used}")
+        for symbol, by_account in self.committed.items():
+            for account, used in by_account.items():
+                if used <= 0:
+                    raise InvariantViolation(
+                        f"{self.names[account]}: committed {symbol} is {used}"
+                    )

@@ -86,8 +86,8 @@ def snapshot(engine: Engine) -> EngineState:
         deposits=ledger.deposits,
         withdrawals=ledger.withdrawals,
         escrows=[ledger.escrows[k] for k in sorted(ledger.escrows)],
-        capacity=sorted((s, a, n) for (s, a), n in ledger.capacity.items()),
-        committed=sorted((s, a, n) for (s, a), n in ledger.committed.items()),
+        capacity=_flatten(ledger.capacity),
+        committed=_flatten(ledger.committed),
         closed=sorted(engine.closed.items()),
     )
 
@@ -128,12 +128,14 @@ def restore(
     ledger.deposits = state.deposits
     ledger.withdrawals = state.withdrawals
     ledger.escrows = {e.trade_id: e for e in state.escrows}
-    ledger.capacity = {(s, a): n for s, a, n in state.capacity}
-    ledger.committed = {(s, a): n for s, a, n in state.committed}
+    for symbol, account, lots in state.capacity:
+        ledger.capacity_of(symbol)[0][account] = lots
+    for symbol, account, lots in state.committed:
+        ledger.capacity_of(symbol)[1][account] = lots
     engine.closed = dict(state.closed)
     for inst_state in state.instruments:
         inst = engine.instruments[inst_state.symbol]
-        inst.phase = inst_state.phase
+        inst.set_phase(inst_state.phase)
         for order in inst_state.bids + inst_state.asks:
             live = order.copy()
             inst.book.add(live)
@@ -177,9 +179,10 @@ def check(engine: Engine) -> None:
 
     if held != ledger.held:
         raise InvariantViolation(f"held balances {ledger.held} != order holds {held}")
-    if dict(committed) != ledger.committed:
+    recorded = {(s, a): n for s, a, n in _flatten(ledger.committed)}
+    if dict(committed) != recorded:
         raise InvariantViolation(
-            f"committed capacity {ledger.committed} != open sells and "
+            f"committed capacity {recorded} != open sells and "
             f"obligations {dict(committed)}"
         )
     if resting.keys() != engine.orders.keys() or any(
@@ -189,3 +192,13 @@ def check(engine: Engine) -> None:
     both = resting.keys() & engine.closed.keys()
     if both:
         raise InvariantViolation(f"orders both open and closed: {sorted(both)[:5]}")
+
+
+def _flatten(by_symbol: dict[str, dict[int, int]]) -> list[tuple[str, int, int]]:
+    """``{symbol: {account: lots}}`` as sorted triples, without zero entries."""
+    return sorted(
+        (symbol, account, lots)
+        for symbol, by_account in by_symbol.items()
+        for account, lots in by_account.items()
+        if lots
+    )
