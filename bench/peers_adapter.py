@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from matching import (
     CancelOrder,
+    Command,
     Deposit,
     Engine,
     MarketConfig,
@@ -19,9 +20,10 @@ from matching import (
     ResourceClass,
     SetCapacity,
 )
+from matching.commands import Side
 
 SYMBOL = "bench-SPOT"
-_SIDES = ("buy", "sell")
+_SIDES: tuple[Side, Side] = ("buy", "sell")
 
 
 class CuxEngine:
@@ -31,11 +33,11 @@ class CuxEngine:
     package = "cux"
 
     def __init__(self) -> None:
-        rc = ResourceClass("bench", lot_cu=100, tick=1, taker_fee_bps=10,
-                           maker_fee_bps=5)  # fmt: skip
+        rc = ResourceClass(
+            "bench", lot_cu=100, tick=1, taker_fee_bps=10, maker_fee_bps=5
+        )
         self.engine = Engine(MarketConfig(classes=[rc]))
-        self.trades = 0
-        setup = [
+        setup: list[Command] = [
             OpenAccount("buyer", ("consumer",)),
             OpenAccount("seller", ("provider",)),
             Deposit("buyer", 10**18),
@@ -45,9 +47,9 @@ class CuxEngine:
             self._apply(command)
         self._accounts = ("buyer", "seller")
 
-    def _apply(self, command: object) -> list[object]:
+    def _apply(self, command: Command) -> None:
         engine = self.engine
-        return engine.apply(engine.seq + 1, 0, command)  # type: ignore[arg-type]
+        engine.apply(engine.seq + 1, 0, command)
 
     def add_limit(self, oid: int, side: int, price: int, qty: int) -> None:
         engine = self.engine
@@ -62,15 +64,18 @@ class CuxEngine:
         # The workload's order ids are its operation numbers; after the four
         # set-up commands, the engine's order id is the operation number + 4.
         order = engine.orders[oid + 4]
-        engine.apply(engine.seq + 1, 0, CancelOrder(self._accounts[order.side], oid + 4))
+        engine.apply(
+            engine.seq + 1, 0, CancelOrder(self._accounts[order.side], oid + 4)
+        )
 
     def market(self, oid: int, side: int, qty: int) -> None:
         engine = self.engine
         engine.apply(
             engine.seq + 1,
             0,
-            PlaceOrder(self._accounts[side], SYMBOL, _SIDES[side], qty, "market", None,
-                       "IOC"),  # fmt: skip
+            PlaceOrder(
+                self._accounts[side], SYMBOL, _SIDES[side], qty, "market", None, "IOC"
+            ),
         )
 
     def resting(self) -> tuple[int, int]:

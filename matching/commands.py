@@ -94,7 +94,7 @@ class PlaceOrder(_Command, tag="place", frozen=True):
         price: µcr per lot, a multiple of the instrument's tick; None for market.
         tif: GTC rests until cancelled; IOC fills what it can now and cancels the
             rest; FOK fills completely now or has no effect; GTD rests until
-            ``expire_at``.
+            ``expire_at``. None means GTC for a limit order, IOC for a market one.
         expire_at: for GTD only, the expiry in ns since the epoch; None otherwise.
         post_only: rejected if it would trade on arrival (GTC or GTD only).
         stp: what self-trade prevention does when this order would trade with
@@ -108,7 +108,7 @@ class PlaceOrder(_Command, tag="place", frozen=True):
     qty: int
     type: OrderType = "limit"
     price: int | None = None
-    tif: TimeInForce = "GTC"
+    tif: TimeInForce | None = None
     expire_at: int | None = None
     post_only: bool = False
     stp: SelfTradePrevention = "cancel_taker"

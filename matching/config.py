@@ -17,6 +17,7 @@ import msgspec
 from matching.errors import ConfigError
 
 __all__ = [
+    "MAX_AMOUNT",
     "MAX_PRICE",
     "MAX_QTY",
     "InstrumentSpec",
@@ -29,6 +30,8 @@ MAX_QTY: Final = 1_000_000_000
 """The largest quantity of one order, in lots."""
 MAX_PRICE: Final = 1_000_000_000_000
 """The largest price of one order, in µcr per lot (one million credits)."""
+MAX_AMOUNT: Final = 10**18
+"""The largest single deposit or withdrawal, in µcr (one trillion credits)."""
 
 ClassName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 Bps = Annotated[int, msgspec.Meta(ge=0, le=1000)]

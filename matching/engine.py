@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from matching import state
 from matching.book import FILL, STOP_FUNDS, STOP_SELF_TRADE, Book, Happening
@@ -32,7 +32,13 @@ from matching.commands import (
     Tick,
     Withdraw,
 )
-from matching.config import MAX_PRICE, MAX_QTY, InstrumentSpec, MarketConfig
+from matching.config import (
+    MAX_AMOUNT,
+    MAX_PRICE,
+    MAX_QTY,
+    InstrumentSpec,
+    MarketConfig,
+)
 from matching.errors import SequenceError
 from matching.events import (
     AccountOpened,
@@ -50,7 +56,6 @@ from matching.events import (
     Withdrawn,
 )
 from matching.ledger import Ledger
-from matching.state import EngineState
 from matching.order import (
     BUY,
     FOK,
@@ -67,6 +72,7 @@ from matching.order import (
     Order,
     unit_hold,
 )
+from matching.state import EngineState
 
 __all__ = ["Engine", "Instrument"]
 
@@ -222,7 +228,7 @@ class Engine:
         account = self._accounts.get(cmd.account)
         price = cmd.price
         qty = cmd.qty
-        tif = cmd.tif
+        tif = cmd.tif or "GTC"
         if (
             inst is None
             or account is None
@@ -232,6 +238,8 @@ class Engine:
             or (tif != "GTC" and tif != "IOC")
             or cmd.post_only
             or cmd.expire_at is not None
+            or type(qty) is not int
+            or type(price) is not int
             or not 0 < qty <= MAX_QTY
             or not 0 < price <= MAX_PRICE
             or price % inst.tick
@@ -323,11 +331,13 @@ class Engine:
         if code is not None:
             events.append(_order_rejected(cmd.account, code, None, cmd.client_order_id))
             return
-        assert inst is not None and account is not None
+        assert inst is not None
+        assert account is not None
         book = inst.book
         side = BUY if cmd.side == "buy" else SELL
-        tif = TIFS[cmd.tif]
         is_market = cmd.type == "market"
+        tif_name = _effective_tif(cmd)
+        tif = TIFS[tif_name]
         if is_market:
             price = MARKET_BUY_LIMIT if side == BUY else MARKET_SELL_LIMIT
         else:
@@ -338,7 +348,9 @@ class Engine:
         # capacity, which must be the last check since it changes the ledger.
         if cmd.post_only and book.would_trade(side, price):
             events.append(
-                _order_rejected(cmd.account, Code.WOULD_TRADE, None, cmd.client_order_id)
+                _order_rejected(
+                    cmd.account, Code.WOULD_TRADE, None, cmd.client_order_id
+                )
             )
             return
         ledger = self.ledger
@@ -383,7 +395,7 @@ class Engine:
                 inst.symbol,
                 cmd.side,
                 cmd.type,
-                cmd.tif,
+                tif_name,
                 cmd.price,
                 cmd.qty,
                 cmd.post_only,
@@ -408,20 +420,21 @@ class Engine:
             return Code.UNKNOWN_ACCOUNT
         if inst.phase != _TRADING:
             return Code.NOT_TRADING
-        if not 1 <= cmd.qty <= MAX_QTY:
+        if not _is_count(cmd.qty, MAX_QTY):
             return Code.INVALID_QUANTITY
+        tif = _effective_tif(cmd)
         if cmd.type == "market":
-            if cmd.price is not None or cmd.post_only or cmd.tif not in ("IOC", "FOK"):
+            if cmd.price is not None or cmd.post_only or tif not in ("IOC", "FOK"):
                 return Code.INVALID_ORDER_TYPE
         else:
-            if cmd.price is None or not 1 <= cmd.price <= MAX_PRICE:
+            if not _is_count(cmd.price, MAX_PRICE):
                 return Code.INVALID_PRICE
             if cmd.price % inst.tick:
                 return Code.PRICE_NOT_ON_TICK
-            if cmd.post_only and cmd.tif in ("IOC", "FOK"):
+            if cmd.post_only and tif in ("IOC", "FOK"):
                 return Code.INVALID_ORDER_TYPE
-        if cmd.tif == "GTD":
-            if cmd.expire_at is None or cmd.expire_at <= self.now:
+        if tif == "GTD":
+            if type(cmd.expire_at) is not int or cmd.expire_at <= self.now:
                 return Code.INVALID_EXPIRY
         elif cmd.expire_at is not None:
             return Code.INVALID_EXPIRY
@@ -664,10 +677,10 @@ class Engine:
             return Code.NOT_TRADING
         if cmd.qty is None and cmd.price is None:
             return Code.NOTHING_TO_AMEND
-        if cmd.qty is not None and not 1 <= cmd.qty <= MAX_QTY:
+        if cmd.qty is not None and not _is_count(cmd.qty, MAX_QTY):
             return Code.INVALID_QUANTITY
         if cmd.price is not None:
-            if not 1 <= cmd.price <= MAX_PRICE:
+            if not _is_count(cmd.price, MAX_PRICE):
                 return Code.INVALID_PRICE
             if cmd.price % inst.tick:
                 return Code.PRICE_NOT_ON_TICK
@@ -729,7 +742,7 @@ class Engine:
         account = self.ledger.index(cmd.account)
         if account is None:
             events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
-        elif cmd.amount < 1:
+        elif not _is_count(cmd.amount, MAX_AMOUNT):
             events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
         else:
             self.ledger.deposit(account, cmd.amount)
@@ -740,7 +753,7 @@ class Engine:
         account = self.ledger.index(cmd.account)
         if account is None:
             events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
-        elif cmd.amount < 1:
+        elif not _is_count(cmd.amount, MAX_AMOUNT):
             events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
         elif not self.ledger.withdraw(account, cmd.amount):
             events.append(_command_rejected(cmd, Code.INSUFFICIENT_FUNDS))
@@ -756,7 +769,7 @@ class Engine:
             events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
         elif "provider" not in self.ledger.roles[account]:
             events.append(_command_rejected(cmd, Code.ROLE_NOT_ALLOWED))
-        elif not 0 <= cmd.lots <= MAX_QTY:
+        elif type(cmd.lots) is not int or not 0 <= cmd.lots <= MAX_QTY:
             events.append(_command_rejected(cmd, Code.INVALID_QUANTITY))
         else:
             self.ledger.set_capacity(cmd.symbol, account, cmd.lots)
@@ -767,7 +780,7 @@ class Engine:
         if inst is None:
             events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
             return
-        if cmd.phase == inst.phase:
+        if cmd.phase not in _PHASES or cmd.phase == inst.phase:
             events.append(_command_rejected(cmd, Code.INVALID_PHASE))
             return
         old = inst.phase
@@ -777,6 +790,18 @@ class Engine:
             for side in (BUY, 1 - BUY):
                 for order in list(inst.book.resting(side)):
                     self._cancel_resting(order, CancelReason.CLOSED, events)
+
+
+def _is_count(value: object, most: int) -> TypeGuard[int]:
+    """Whether ``value`` is an int (not a float, not a bool) from 1 to ``most``."""
+    return type(value) is int and 1 <= value <= most
+
+
+def _effective_tif(cmd: PlaceOrder) -> str:
+    """The order's time in force: GTC for a limit and IOC for a market by default."""
+    if cmd.tif is not None:
+        return cmd.tif
+    return "IOC" if cmd.type == "market" else "GTC"
 
 
 def _ignore(command: Tick, events: list[Event]) -> None:
@@ -805,4 +830,3 @@ def _cancelled(engine: Engine, order: Order, reason: str) -> OrderCancelled:
         reason,
         order.client_order_id,
     )
-

@@ -74,8 +74,8 @@ class Ledger:
     __slots__ = (
         "accounts",
         "available",
-        "committed",
         "capacity",
+        "committed",
         "deposits",
         "escrow",
         "escrows",
@@ -237,9 +237,7 @@ class Ledger:
 
     def total(self) -> int:
         """Every µcr the ledger holds, fee income included."""
-        return (
-            sum(self.available) + sum(self.held) + sum(self.escrow) + self.fee_income
-        )
+        return sum(self.available) + sum(self.held) + sum(self.escrow) + self.fee_income
 
     def check(self) -> None:
         """Raise `InvariantViolation` if money was created or lost."""
@@ -254,6 +252,10 @@ class Ledger:
             strict=True,
         ):
             for account, value in enumerate(balances):
+                if type(value) is not int:
+                    raise InvariantViolation(
+                        f"{self.names[account]}: {name} is not an integer ({value!r})"
+                    )
                 if value < 0:
                     raise InvariantViolation(
                         f"{self.names[account]}: {name} is negative ({value})"

@@ -46,8 +46,11 @@ CANCEL_TAKER: Final = 0
 CANCEL_MAKER: Final = 1
 CANCEL_BOTH: Final = 2
 STP_NAMES: Final = ("cancel_taker", "cancel_maker", "cancel_both")
-STPS: Final = {"cancel_taker": CANCEL_TAKER, "cancel_maker": CANCEL_MAKER,
-               "cancel_both": CANCEL_BOTH}  # fmt: skip
+STPS: Final = {
+    "cancel_taker": CANCEL_TAKER,
+    "cancel_maker": CANCEL_MAKER,
+    "cancel_both": CANCEL_BOTH,
+}
 
 NO_BID: Final = 0
 """The best bid of a book without bids: below every valid price."""

@@ -78,10 +78,15 @@ def snapshot(engine: Engine) -> EngineState:
             for symbol, inst in sorted(engine.instruments.items())
         ],
         accounts=[
-            AccountState(name, ledger.roles[i], ledger.available[i],
-                         ledger.held[i], ledger.escrow[i])
+            AccountState(
+                name,
+                ledger.roles[i],
+                ledger.available[i],
+                ledger.held[i],
+                ledger.escrow[i],
+            )
             for i, name in enumerate(ledger.names)
-        ],  # fmt: skip
+        ],
         fee_income=ledger.fee_income,
         deposits=ledger.deposits,
         withdrawals=ledger.withdrawals,

@@ -1,0 +1,197 @@
+"""The ``cux`` command line: one command, with subcommands.
+
+Only ``cux demo`` exists so far, and only as a core-only scenario (see
+`exchange.demo_core`); ``serve``, ``node``, ``replay`` and the client commands
+of DESIGN.md section 10 arrive with the parts they drive. ``python -m exchange``
+is the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from itertools import zip_longest
+
+from exchange.demo_core import CONFIG, SYMBOL, DemoRun, run_demo
+from exchange.tables import Column, credits, render_table
+from matching import (
+    CuxError,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+)
+from matching.order import BUY, SELL
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``cux`` with ``argv`` (the process's arguments if None); the exit code."""
+    args = build_parser().parse_args(argv)
+    status: int = args.run(args)
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cux",
+        description="cux, the compute unit exchange: a real-time market for "
+        "inference compute.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands.required = True
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a seeded market scenario through the matching core",
+        description="Run a small, seeded, deterministic market scenario through "
+        "the matching core and print its trades, the final book, every "
+        "account's balances and the engine's state hash. The engine checks its "
+        "invariants after every command; the exit code is 1 if one breaks.",
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="N",
+        help="seed of the scenario's random choices (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--steps",
+        type=_non_negative,
+        default=20,
+        metavar="N",
+        help="random orders after the scripted part (default: %(default)s)",
+    )
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        run = run_demo(seed=args.seed, steps=args.steps)
+    except CuxError as exc:
+        print(f"cux demo: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(_demo_report(run))
+    return 0
+
+
+def _demo_report(run: DemoRun) -> str:
+    return "\n\n".join(
+        [
+            _summary(run),
+            _trades(run),
+            _book(run),
+            _balances(run),
+            f"state hash: {run.engine.state_hash()}",
+        ]
+    )
+
+
+def _summary(run: DemoRun) -> str:
+    spec = CONFIG.instruments()[0]
+    counts = {
+        "accepted": OrderAccepted,
+        "rejected": OrderRejected,
+        "cancelled": OrderCancelled,
+        "amended": OrderAmended,
+        "expired": OrderExpired,
+    }
+    tally = ", ".join(
+        f"{sum(isinstance(e, kind) for e in run.events)} {name}"
+        for name, kind in counts.items()
+    )
+    return (
+        f"cux demo: seed {run.seed}, {run.steps} random steps, {SYMBOL} "
+        f"(lot {spec.lot_cu} CU, tick {spec.tick} ucr, fees taker "
+        f"{spec.taker_fee_bps} bps / maker {spec.maker_fee_bps} bps)\n"
+        f"{run.commands} commands through the matching core, each self-checked; "
+        f"orders: {tally}"
+    )
+
+
+def _trades(run: DemoRun) -> str:
+    rows = [
+        [
+            str(t.trade_id),
+            credits(t.price),
+            str(t.qty),
+            t.taker_side,
+            t.taker_account if t.taker_side == "buy" else t.maker_account,
+            t.maker_account if t.taker_side == "buy" else t.taker_account,
+            credits(t.buyer_fee),
+        ]
+        for t in run.trades
+    ]
+    columns: list[Column] = [
+        ("id", ">"),
+        ("price", ">"),
+        ("qty", ">"),
+        ("taker", "<"),
+        ("buyer", "<"),
+        ("seller", "<"),
+        ("buyer fee", ">"),
+    ]
+    title = "Trades (price in credits per lot, qty in lots, fee in credits)"
+    return f"{title}\n{render_table(columns, rows)}"
+
+
+def _book(run: DemoRun) -> str:
+    book = run.engine.instruments[SYMBOL].book
+    bids = book.depth(BUY)
+    asks = book.depth(SELL)
+    rows = [
+        [*_level(bid), "|", *_level(ask)]
+        for bid, ask in zip_longest(bids, asks, fillvalue=None)
+    ]
+    columns: list[Column] = [
+        ("bid price", ">"),
+        ("qty", ">"),
+        ("|", "<"),
+        ("ask price", ">"),
+        ("qty", ">"),
+    ]
+    title = f"Book {SYMBOL} (bids best first | asks best first)"
+    return f"{title}\n{render_table(columns, rows)}"
+
+
+def _level(level: tuple[int, int] | None) -> list[str]:
+    if level is None:
+        return ["", ""]
+    price, qty = level
+    return [credits(price), str(qty)]
+
+
+def _balances(run: DemoRun) -> str:
+    ledger = run.engine.ledger
+    rows = [
+        [name, credits(available), credits(held), credits(escrow)]
+        for name, available, held, escrow in zip(
+            ledger.names, ledger.available, ledger.held, ledger.escrow, strict=True
+        )
+    ]
+    rows.append(["venue fee income", credits(ledger.fee_income), "", ""])
+    rows.append(["total", credits(ledger.total()), "", ""])
+    columns: list[Column] = [
+        ("account", "<"),
+        ("available", ">"),
+        ("held", ">"),
+        ("escrow", ">"),
+    ]
+    net = credits(ledger.deposits - ledger.withdrawals)
+    return (
+        f"Balances (credits)\n{render_table(columns, rows)}\n"
+        f"deposits - withdrawals = {net}\n"
+        "(no command releases escrow yet, so sellers have not been paid)"
+    )
