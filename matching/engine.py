@@ -79,6 +79,8 @@ __all__ = ["Engine", "Instrument"]
 _NEVER: Final = 1 << 63
 _TRADING: Final = "continuous"
 _PHASES: Final = ("continuous", "halted", "closed")
+_PLAIN_TIFS: Final[frozenset[str | None]] = frozenset((None, "GTC", "IOC"))
+"""Times in force that the hot path of `Engine._place` handles itself."""
 
 
 class Instrument:
@@ -228,39 +230,41 @@ class Engine:
         account = self._accounts.get(cmd.account)
         price = cmd.price
         qty = cmd.qty
-        tif = cmd.tif or "GTC"
+        tif = cmd.tif
+        # `__class__ is int` refuses floats and bools (and a missing price).
         if (
             inst is None
             or account is None
             or not inst.trading
-            or price is None
             or cmd.type != "limit"
-            or (tif != "GTC" and tif != "IOC")
+            or tif not in _PLAIN_TIFS
             or cmd.post_only
             or cmd.expire_at is not None
-            or type(qty) is not int
-            or type(price) is not int
+            or qty.__class__ is not int
+            or price.__class__ is not int
             or not 0 < qty <= MAX_QTY
             or not 0 < price <= MAX_PRICE
             or price % inst.tick
         ):
             self._place_checked(cmd, inst, account, events)
             return
+        assert price is not None
 
         book = inst.book
         order_id = self.seq
         if cmd.side == "buy":
             hold = price + (price * inst.hold_bps + 9_999) // 10_000
+            need = hold * qty
             available = self._available
-            if available[account] < hold * qty:
+            if available[account] < need:
                 events.append(
                     _order_rejected(
                         cmd.account, Code.INSUFFICIENT_FUNDS, None, cmd.client_order_id
                     )
                 )
                 return
-            available[account] -= hold * qty
-            self._held[account] += hold * qty
+            available[account] -= need
+            self._held[account] += need
             side = BUY
             crosses = book.ask <= price
         else:
@@ -288,7 +292,7 @@ class Engine:
             qty,
             0,
             hold,
-            GTC if tif == "GTC" else IOC,
+            IOC if tif == "IOC" else GTC,
             0,
             STPS[cmd.stp],
             False,
@@ -303,7 +307,7 @@ class Engine:
                 inst.symbol,
                 cmd.side,
                 "limit",
-                tif,
+                tif or "GTC",
                 price,
                 qty,
                 False,
