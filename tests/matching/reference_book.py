@@ -194,11 +194,13 @@ class ReferenceBook:
     # -- internals --------------------------------------------------------------
 
     def _in_priority(self, side: int) -> list[Order]:
-        """The orders of ``side``, best price first; Python's sort is stable, so
-        orders at one price stay in arrival order."""
-        return sorted(
-            self._sides[side], key=lambda o: -o.price if side == BUY else o.price
-        )
+        """The orders of ``side`` in priority order: best price first, then oldest."""
+        arrivals = enumerate(self._sides[side])
+        if side == BUY:
+            ranked = sorted(arrivals, key=lambda a: (-a[1].price, a[0]))
+        else:
+            ranked = sorted(arrivals, key=lambda a: (a[1].price, a[0]))
+        return [order for _, order in ranked]
 
     def _best(self, side: int) -> Order | None:
         """The maker with the highest priority on ``side``, or None."""
@@ -217,9 +219,12 @@ class ReferenceBook:
     def _take_off(self, order: Order) -> None:
         """Remove ``order`` (this very record) from its side; its leaves become 0."""
         orders = self._sides[order.side]
-        place = next(i for i, o in enumerate(orders) if o is order)
-        del orders[place]
-        order.leaves = 0
+        for place, resting in enumerate(orders):
+            if resting is order:
+                del orders[place]
+                order.leaves = 0
+                return
+        raise ValueError(f"order {order.order_id} is not on the book")
 
 
 def _crosses(taker_side: int, maker_price: int, limit: int) -> bool:

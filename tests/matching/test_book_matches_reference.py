@@ -11,7 +11,15 @@ mistake is mixed in, so that rejections are checked too.
 The same flow goes through an engine with the fast `matching.book.Book` and one
 with `ReferenceBook`: every command must give the same events, both engines
 must pass their self-check (money conservation included) after every command,
-and they must end with the same books and the same state hash.
+and they must end with the same books and the same state hash. The trades must
+also follow the rules that both books could break alike (maker's price, no
+trade of a closed order, none within one account), and only GTC and GTD limit
+orders may rest.
+
+Beside that: the two books driven directly, without an engine, with budgets
+and self-trade modes the engine rarely reaches; a FOK order against the same
+order as IOC on a copy of the engine; and replays and restores from snapshots,
+which must give the same state hash.
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ from matching import (
     MarketConfig,
     OpenAccount,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
+    OrderExpired,
     OrderRejected,
     PlaceOrder,
     ResourceClass,
@@ -54,6 +64,7 @@ from matching.order import (
     CANCEL_MAKER,
     CANCEL_TAKER,
     GTC,
+    GTD,
     MARKET_BUY_LIMIT,
     MARKET_SELL_LIMIT,
     SELL,
@@ -331,6 +342,7 @@ def _assert_fast_book_matches_reference(market: Market, flow: list[Stamped]) -> 
     fast = Engine(market.config)
     reference = Engine(market.config, book_factory=ReferenceBook)
     for seq, (ts, command) in enumerate(flow, 1):
+        open_before = _open_orders(fast)
         fast_events = fast.apply(seq, ts, command)
         reference_events = reference.apply(seq, ts, command)
 
@@ -338,21 +350,84 @@ def _assert_fast_book_matches_reference(market: Market, flow: list[Stamped]) -> 
         fast.check()
         reference.check()
         assert _depths(fast) == _depths(reference), f"command {seq}: {command}"
+        _assert_matching_rules_hold(fast, open_before, seq, command, fast_events)
 
     assert fast.state_hash() == reference.state_hash()
 
 
-@settings(max_examples=300, deadline=None)
-@given(flow=flows(FEES, max_steps=60))
+def _open_orders(engine: Engine) -> dict[int, Order]:
+    """Copies of the open orders by id, in queue order: bids, then asks."""
+    book = engine.instruments[SYMBOL].book
+    return {o.order_id: o.copy() for side in (BUY, SELL) for o in book.resting(side)}
+
+
+def _assert_matching_rules_hold(
+    engine: Engine,
+    open_before: dict[int, Order],
+    seq: int,
+    command: Command,
+    events: list[Event],
+) -> None:
+    """The rules of DESIGN.md section 4 that both books could break alike.
+
+    ``open_before`` are copies of the orders open before the command, in queue
+    order.
+    """
+    taker_id = command.order_id if isinstance(command, AmendOrder) else seq
+    for event in events:
+        if isinstance(event, Trade):
+            # A closed order never trades again, a trade is at the maker's price,
+            # and self-trade prevention never lets an account trade with itself.
+            assert event.maker_order_id in open_before, event
+            assert event.price == open_before[event.maker_order_id].price, event
+            assert event.maker_account != event.taker_account, event
+            assert event.taker_order_id == taker_id, event
+        elif isinstance(event, OrderExpired):
+            assert open_before[event.order_id].expire_at <= engine.now, event
+        elif isinstance(event, OrderAmended):
+            _assert_amend_keeps_or_loses_place(engine, open_before, event)
+
+    # Market, IOC and FOK orders never rest.
+    book = engine.instruments[SYMBOL].book
+    for side in (BUY, SELL):
+        for order in book.resting(side):
+            assert not order.is_market, order
+            assert order.tif in (GTC, GTD), order
+
+
+def _assert_amend_keeps_or_loses_place(
+    engine: Engine, open_before: dict[int, Order], event: OrderAmended
+) -> None:
+    """Only a smaller quantity at the same price keeps the queue place; any other
+    amend puts the order at the back of its (new) level."""
+    smaller = event.leaves < event.old_leaves
+    assert event.kept_priority == (event.price == event.old_price and smaller)
+    order = engine.orders.get(event.order_id)
+    if order is None:
+        return  # it traded away as it moved
+
+    book = engine.instruments[SYMBOL].book
+    level = [o.order_id for o in book.resting(order.side) if o.price == order.price]
+    if event.kept_priority:
+        # ``open_before`` is in queue order: the level's order is unchanged.
+        before = [i for i, o in open_before.items() if o.price == order.price]
+        before = [i for i in before if open_before[i].side == order.side]
+        assert [i for i in before if i in level] == [i for i in level if i in before]
+    else:
+        assert level[-1] == order.order_id, event
+
+
+@settings(max_examples=400, deadline=None)
+@given(flow=flows(FEES, max_steps=80))
 def test_fast_book_gives_the_same_events_and_state_as_reference_book(
     flow: list[Stamped],
 ) -> None:
     _assert_fast_book_matches_reference(FEES, flow)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(flow=flows(TICKED, max_steps=60))
-def test_fast_book_matches_reference_book_with_tick_above_one(
+def test_fast_book_gives_the_same_events_as_reference_book_with_tick_above_one(
     flow: list[Stamped],
 ) -> None:
     _assert_fast_book_matches_reference(TICKED, flow)
@@ -361,12 +436,26 @@ def test_fast_book_matches_reference_book_with_tick_above_one(
 # -- the books alone -------------------------------------------------------------
 
 
-def _order(order_id: int, account: int, side: int, price: int, leaves: int) -> Order:
-    """A limit order record as the engine makes it (holds do not matter here)."""
+def _order(
+    order_id: int, account: int, side: int, price: int, leaves: int, stp: int
+) -> Order:
+    """A GTC limit order record as the engine makes it; the book ignores holds."""
     return Order(
-        order_id, account, side, price, leaves, 0, 0, GTC, 0, CANCEL_TAKER,
-        False, False, None, SYMBOL,
-    )  # fmt: skip
+        order_id=order_id,
+        account=account,
+        side=side,
+        price=price,
+        leaves=leaves,
+        filled=0,
+        unit_hold=0,
+        tif=GTC,
+        expire_at=0,
+        stp=stp,
+        is_market=False,
+        post_only=False,
+        client_order_id=None,
+        symbol=SYMBOL,
+    )
 
 
 def _assert_books_agree(fast: Book, reference: ReferenceBook) -> None:
@@ -394,13 +483,14 @@ def test_fast_book_walks_makers_like_reference_book_under_budget_and_stp(
     order, so every record's leaves can be compared."""
     fast, reference = Book(), ReferenceBook()
     pairs: dict[int, tuple[Order, Order]] = {}
-    for order_id in range(1, data.draw(st.integers(1, 40)) + 1):
+    for order_id in range(1, data.draw(st.integers(1, 60)) + 1):
         resting = sorted(i for i, (o, _) in pairs.items() if o.leaves)
         op = data.draw(st.sampled_from(("rest",) * 4 + ("take",) * 3 + ("drop",)))
         side = data.draw(st.sampled_from((BUY, SELL)))
         price = data.draw(prices(FEES, SIDES[side]))
         qty = data.draw(st.integers(1, 8))
         account = data.draw(st.integers(0, 2))
+        stp = data.draw(st.sampled_from((CANCEL_TAKER, CANCEL_MAKER, CANCEL_BOTH)))
 
         if op == "drop" and resting:
             fast_order, reference_order = pairs[data.draw(st.sampled_from(resting))]
@@ -413,14 +503,15 @@ def test_fast_book_walks_makers_like_reference_book_under_budget_and_stp(
                 reference.remove(reference_order)
         elif op == "rest" and not fast.would_trade(side, price):
             pairs[order_id] = (
-                _order(order_id, account, side, price, qty),
-                _order(order_id, account, side, price, qty),
+                _order(order_id, account, side, price, qty, stp),
+                _order(order_id, account, side, price, qty, stp),
             )
             fast.add(pairs[order_id][0])
             reference.add(pairs[order_id][1])
         else:
-            # A take, or a rest that would cross (which the engine never rests).
-            taker = _order(order_id, account, side, price, qty)
+            # A take; also a rest that would cross (the engine never rests one)
+            # and a drop when nothing rests.
+            taker = _order(order_id, account, side, price, qty, stp)
             _take_from_both(data, fast, reference, taker)
         assert reference.would_trade(side, price) == fast.would_trade(side, price)
         assert [o.leaves for o, _ in pairs.values()] == [
@@ -433,14 +524,18 @@ def _take_from_both(
     data: st.DataObject, fast: Book, reference: ReferenceBook, taker: Order
 ) -> None:
     """Match ``taker`` (a copy for each book) and require the same outcome, and
-    that `fillable` predicted what `match` filled."""
-    taker.stp = data.draw(st.sampled_from((CANCEL_TAKER, CANCEL_MAKER, CANCEL_BOTH)))
+    that `fillable` predicted what `match` filled.
+
+    Half the takers walk the book as market orders; a market buy then has a
+    budget of about a few lots.
+    """
     limit = taker.price
     budget = UNLIMITED
     if data.draw(st.booleans()):
         limit = MARKET_BUY_LIMIT if taker.side == BUY else MARKET_SELL_LIMIT
         if taker.side == BUY:
-            budget = data.draw(st.integers(0, 12_000))
+            lots, change = st.integers(0, 6), st.integers(0, 1_200)
+            budget = data.draw(lots) * 1_000 + data.draw(change)
     fee_bps = data.draw(st.sampled_from((0, 5, 10, 33, 1000)))
 
     fast_taker, reference_taker = taker, taker.copy()
@@ -466,15 +561,28 @@ def _take_from_both(
 
 @st.composite
 def fok_orders(draw: st.DrawFn, market: Market, names: list[str]) -> PlaceOrder:
-    """A valid FOK order, limit or market, of any side and self-trade mode."""
+    """A valid FOK order, limit or market, of any side and self-trade mode.
+
+    Limit prices are drawn from the aggressive end of the range, and sizes are
+    small, so that about as many fill as are killed.
+    """
+    side = draw(st.sampled_from(SIDES))
     is_market = draw(st.booleans())
+    price = None
+    if not is_market:
+        tick = market.tick
+        away = draw(st.integers(0, (market.high - market.low) // tick)) * tick
+        if side == "buy":
+            price = market.high // tick * tick - away
+        else:
+            price = -(-market.low // tick) * tick + away
     return PlaceOrder(
         account=draw(st.sampled_from(names)),
         symbol=SYMBOL,
-        side=draw(st.sampled_from(SIDES)),
-        qty=draw(st.integers(1, 12)),
+        side=side,
+        qty=draw(st.integers(1, 6)),
         type="market" if is_market else "limit",
-        price=None if is_market else _price(draw, market),
+        price=price,
         tif="FOK",
         stp=draw(st.sampled_from(STP_MODES)),
     )
@@ -489,7 +597,7 @@ def _unchanged_book_and_ledger(before: EngineState, after: EngineState) -> bool:
 
 
 @pytest.mark.parametrize("book_factory", [Book, ReferenceBook])
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(flow=flows(FEES, max_steps=40), data=st.data())
 def test_fok_order_fills_completely_like_ioc_or_changes_nothing(
     book_factory: BookFactory, flow: list[Stamped], data: st.DataObject
@@ -538,7 +646,7 @@ def test_fok_order_fills_completely_like_ioc_or_changes_nothing(
 # -- determinism ----------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(flow=flows(FEES, max_steps=60), data=st.data())
 def test_replay_and_restore_from_mid_way_snapshot_give_the_same_state_hash(
     flow: list[Stamped], data: st.DataObject
