@@ -189,13 +189,14 @@ class Book:
 
                 qty = remaining if remaining < open_qty else open_qty
                 if budget != UNLIMITED:
-                    lots = affordable_lots(best, fee_bps, budget)
-                    if lots < qty:
+                    cost = best * qty + fee_for(best * qty, fee_bps)
+                    if cost > budget:
                         stop = STOP_FUNDS
-                        qty = lots
+                        qty = affordable_lots(best, fee_bps, budget)
                         if not qty:
                             break
-                    budget -= best * qty + fee_for(best * qty, fee_bps)
+                        cost = best * qty + fee_for(best * qty, fee_bps)
+                    budget -= cost
 
                 out.append((FILL, maker, best, qty))
                 remaining -= qty

@@ -192,10 +192,13 @@ class Engine:
         events: list[Event] = []
         if ts >= self._next_expiry:
             self._expire(ts, events)
-        if type(command) is PlaceOrder:
-            self._place(command, events)
+        kind = type(command)
+        if kind is PlaceOrder:
+            self._place(command, events)  # type: ignore[arg-type]
+        elif kind is CancelOrder:
+            self._cancel(command, events)  # type: ignore[arg-type]
         else:
-            self._handlers[type(command)](command, events)
+            self._handlers[kind](command, events)
         return events
 
     # -- state ------------------------------------------------------------------
@@ -594,9 +597,14 @@ class Engine:
         self._cancel_resting(order, CancelReason.USER, events)
 
     def _cancel_resting(self, order: Order, reason: str, events: list[Event]) -> None:
+        """Take a resting order off its book and give back what it reserved."""
         open_qty = order.leaves
         self.instruments[order.symbol].book.remove(order)
-        self._drop_maker(order, open_qty, reason, events)
+        self._release(order, open_qty)
+        order_id = order.order_id
+        del self.orders[order_id]
+        self.closed[order_id] = order.account
+        events.append(_cancelled(self, order, reason))
 
     def _amend(self, cmd: AmendOrder, events: list[Event]) -> None:
         order, code = self._find_own_order(cmd.account, cmd.order_id)
