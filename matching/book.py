@@ -57,14 +57,21 @@ STOP_FUNDS: Final = 2
 Happening = tuple[int, Order, int, int]
 
 _COMPACT_AT: Final = 64
+"""Dead queue entries a level tolerates before it is compacted."""
+_HEAP_SLACK: Final = 64
+"""Stale prices a side's heap tolerates beyond twice its levels."""
 
 
 class Level(msgspec.Struct, gc=False):
-    """The orders at one price, oldest first, from index ``head`` on."""
+    """The orders at one price, oldest first, from index ``head`` on.
+
+    ``dead`` counts the entries from ``head`` on whose order has left the book.
+    """
 
     qty: int
     head: int
     orders: list[Order]
+    dead: int = 0
 
 
 class Book:
@@ -106,7 +113,7 @@ class Book:
             heapq.heappush(heap, price)
             if price < self.ask:
                 self.ask = price
-        if len(heap) > 2 * len(levels) + _COMPACT_AT:
+        if len(heap) > 2 * len(levels) + _HEAP_SLACK:
             self._rebuild_heap(side)
 
     def remove(self, order: Order) -> None:
@@ -118,6 +125,14 @@ class Book:
         order.leaves = 0
         if level.qty == 0:
             self._drop_level(side, price)
+            return
+        # Dead entries behind a long-lived order are never reached by the head:
+        # drop them once they are half the queue, so memory follows live orders.
+        level.dead += 1
+        if level.dead > _COMPACT_AT and level.dead * 2 > len(level.orders) - level.head:
+            level.orders = [o for o in level.orders[level.head :] if o.leaves]
+            level.head = 0
+            level.dead = 0
 
     def reduce(self, order: Order, leaves: int) -> None:
         """Lower a resting order's open quantity in place; it keeps its priority."""
@@ -170,6 +185,7 @@ class Book:
                 open_qty = maker.leaves
                 if not open_qty:
                     head += 1
+                    level.dead -= 1
                     continue
 
                 if maker.account == account:
@@ -300,6 +316,11 @@ class Book:
                     raise InvariantViolation(f"order on wrong level {side}:{price}")
                 if any(o.leaves < 0 for o in level.orders):
                     raise InvariantViolation(f"negative leaves at {side}:{price}")
+                dead = len(level.orders) - level.head - len(live)
+                if dead != level.dead:
+                    raise InvariantViolation(
+                        f"level {side}:{price} counts {level.dead} dead, has {dead}"
+                    )
                 if price not in heap_prices:
                     raise InvariantViolation(f"level {side}:{price} not in heap")
         want_bid = max(self._levels[BUY], default=NO_BID)

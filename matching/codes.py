@@ -16,21 +16,26 @@ class Code(StrEnum):
 
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
     UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    INVALID_ACCOUNT_NAME = "INVALID_ACCOUNT_NAME"
+    INVALID_ROLE = "INVALID_ROLE"
     ACCOUNT_EXISTS = "ACCOUNT_EXISTS"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     ORDER_NOT_OWNED = "ORDER_NOT_OWNED"
     ORDER_CLOSED = "ORDER_CLOSED"
     NOT_TRADING = "NOT_TRADING"
+    INVALID_SIDE = "INVALID_SIDE"
     INVALID_QUANTITY = "INVALID_QUANTITY"
     INVALID_PRICE = "INVALID_PRICE"
     PRICE_NOT_ON_TICK = "PRICE_NOT_ON_TICK"
     INVALID_ORDER_TYPE = "INVALID_ORDER_TYPE"
     INVALID_EXPIRY = "INVALID_EXPIRY"
+    INVALID_CLIENT_ORDER_ID = "INVALID_CLIENT_ORDER_ID"
     NOTHING_TO_AMEND = "NOTHING_TO_AMEND"
     WOULD_TRADE = "WOULD_TRADE"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     INSUFFICIENT_CAPACITY = "INSUFFICIENT_CAPACITY"
     INVALID_AMOUNT = "INVALID_AMOUNT"
+    UNKNOWN_ESCROW = "UNKNOWN_ESCROW"
     ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
     INVALID_PHASE = "INVALID_PHASE"
 
@@ -55,24 +60,32 @@ class CancelReason(StrEnum):
 CODES: Final[dict[Code, str]] = {
     Code.UNKNOWN_SYMBOL: "no instrument has this symbol",
     Code.UNKNOWN_ACCOUNT: "no account has this name",
+    Code.INVALID_ACCOUNT_NAME: "an account name is 1 to 64 printable characters",
+    Code.INVALID_ROLE: "roles are one or more of consumer, provider, operator, "
+    "each once",
     Code.ACCOUNT_EXISTS: "an account with this name is already open",
     Code.UNKNOWN_ORDER: "no order has this id",
     Code.ORDER_NOT_OWNED: "the order belongs to another account",
     Code.ORDER_CLOSED: "the order is already filled, cancelled or expired",
     Code.NOT_TRADING: "the instrument does not accept this command in its phase",
+    Code.INVALID_SIDE: "side must be buy or sell",
     Code.INVALID_QUANTITY: "quantity must be a whole number of lots, 1 or more",
     Code.INVALID_PRICE: "price must be a whole number of µcr per lot, 1 or more",
     Code.PRICE_NOT_ON_TICK: "price must be a multiple of the instrument's tick",
     Code.INVALID_ORDER_TYPE: "this combination of type, time in force and flags "
     "is not allowed",
-    Code.INVALID_EXPIRY: "a GTD order needs an expiry after the current time; "
-    "other orders take none",
+    Code.INVALID_EXPIRY: "a GTD order needs an expiry after the current time and "
+    "before 2^63 ns; other orders take none",
+    Code.INVALID_CLIENT_ORDER_ID: "a client order id is text of at most 64 characters",
     Code.NOTHING_TO_AMEND: "an amend needs a new quantity or a new price",
     Code.WOULD_TRADE: "a post-only order would have traded on arrival",
     Code.INSUFFICIENT_FUNDS: "the available balance does not cover the order",
     Code.INSUFFICIENT_CAPACITY: "the account's registered capacity does not cover "
     "the sell",
-    Code.INVALID_AMOUNT: "amount must be a whole number of µcr, 1 or more",
+    Code.INVALID_AMOUNT: "amount must be a whole number of µcr, from 1 to the "
+    "venue's limits",
+    Code.UNKNOWN_ESCROW: "no open escrow has this trade id (it may be released "
+    "already)",
     Code.ROLE_NOT_ALLOWED: "the account's roles do not allow this command",
     Code.INVALID_PHASE: "this phase change is not allowed",
 }

@@ -22,6 +22,7 @@ __all__ = [
     "Deposit",
     "OpenAccount",
     "PlaceOrder",
+    "ReleaseEscrow",
     "SetCapacity",
     "SetPhase",
     "Tick",
@@ -137,6 +138,18 @@ class AmendOrder(_Command, tag="amend", frozen=True):
     price: int | None = None
 
 
+class ReleaseEscrow(_Command, tag="release_escrow", frozen=True):
+    """Settle one trade's escrow: pay ``payout`` µcr to the seller, refund the rest.
+
+    The exchange sends this when the work bought by the trade is metered (or
+    its lease ends). ``payout`` is from 0 to the escrow's amount; the seller's
+    fee is taken from it. An escrow is released once.
+    """
+
+    trade_id: int
+    payout: int
+
+
 class SetPhase(_Command, tag="set_phase", frozen=True):
     """Change an instrument's trading phase.
 
@@ -157,6 +170,7 @@ Command = (
     | Deposit
     | Withdraw
     | SetCapacity
+    | ReleaseEscrow
     | PlaceOrder
     | CancelOrder
     | AmendOrder

@@ -18,8 +18,11 @@ from matching.errors import ConfigError
 
 __all__ = [
     "MAX_AMOUNT",
+    "MAX_LABEL",
     "MAX_PRICE",
     "MAX_QTY",
+    "MAX_TIME",
+    "MAX_TOTAL",
     "InstrumentSpec",
     "MarketConfig",
     "ResourceClass",
@@ -30,8 +33,15 @@ MAX_QTY: Final = 1_000_000_000
 """The largest quantity of one order, in lots."""
 MAX_PRICE: Final = 1_000_000_000_000
 """The largest price of one order, in µcr per lot (one million credits)."""
-MAX_AMOUNT: Final = 10**18
-"""The largest single deposit or withdrawal, in µcr (one trillion credits)."""
+MAX_AMOUNT: Final = 10**15
+"""The largest single deposit or withdrawal, in µcr (one billion credits)."""
+MAX_TOTAL: Final = 2**62
+"""The most µcr all deposits together may reach: every balance, hold and total
+then fits in a signed 64-bit integer, as snapshots and other systems need."""
+MAX_TIME: Final = 2**63 - 1
+"""The latest timestamp or expiry, in ns since the epoch."""
+MAX_LABEL: Final = 64
+"""The longest account name or client order id, in characters."""
 
 ClassName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 Bps = Annotated[int, msgspec.Meta(ge=0, le=1000)]

@@ -27,6 +27,7 @@ from matching.commands import (
     Deposit,
     OpenAccount,
     PlaceOrder,
+    ReleaseEscrow,
     SetCapacity,
     SetPhase,
     Tick,
@@ -34,8 +35,11 @@ from matching.commands import (
 )
 from matching.config import (
     MAX_AMOUNT,
+    MAX_LABEL,
     MAX_PRICE,
     MAX_QTY,
+    MAX_TIME,
+    MAX_TOTAL,
     InstrumentSpec,
     MarketConfig,
 )
@@ -45,6 +49,7 @@ from matching.events import (
     CapacitySet,
     CommandRejected,
     Deposited,
+    EscrowReleased,
     Event,
     OrderAccepted,
     OrderAmended,
@@ -58,6 +63,7 @@ from matching.events import (
 from matching.ledger import Ledger
 from matching.order import (
     BUY,
+    CANCEL_TAKER,
     FOK,
     GTC,
     GTD,
@@ -79,8 +85,12 @@ __all__ = ["Engine", "Instrument"]
 _NEVER: Final = 1 << 63
 _TRADING: Final = "continuous"
 _PHASES: Final = ("continuous", "halted", "closed")
-_PLAIN_TIFS: Final[frozenset[str | None]] = frozenset((None, "GTC", "IOC"))
-"""Times in force that the hot path of `Engine._place` handles itself."""
+_HEAP_SLACK: Final = 64
+_SIDE_NAMES: Final = ("buy", "sell")
+_ORDER_TYPES: Final = ("limit", "market")
+_TIF_NAMES: Final = ("GTC", "IOC", "FOK", "GTD")
+_STP_NAMES: Final = ("cancel_taker", "cancel_maker", "cancel_both")
+_ROLES: Final = ("consumer", "provider", "operator")
 
 
 class Instrument:
@@ -167,6 +177,7 @@ class Engine:
             OpenAccount: self._open_account,
             SetCapacity: self._set_capacity,
             SetPhase: self._set_phase,
+            ReleaseEscrow: self._release_escrow,
             Tick: _ignore,
         }
 
@@ -179,26 +190,30 @@ class Engine:
         expiries its timestamp triggered, then its own.
 
         Raises:
-            SequenceError: ``seq`` is not the next number or ``ts`` is earlier
-                than the previous command's. The engine is unchanged.
+            SequenceError: ``seq`` is not the next number, or ``ts`` is not an
+                int from the previous command's timestamp to `MAX_TIME`.
+            TypeError: ``command`` is not one of the core's commands.
+            In both cases the engine is unchanged.
         """
-        if seq != self.seq + 1 or ts < self.now:
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise TypeError(f"not a command of the core: {command!r}")
+        if (
+            seq.__class__ is not int
+            or ts.__class__ is not int
+            or seq != self.seq + 1
+            or not self.now <= ts <= MAX_TIME
+        ):
             raise SequenceError(
                 f"expected sequence {self.seq + 1} at or after {self.now}, "
-                f"got {seq} at {ts}"
+                f"got {seq!r} at {ts!r}"
             )
         self.seq = seq
         self.now = ts
         events: list[Event] = []
         if ts >= self._next_expiry:
             self._expire(ts, events)
-        kind = type(command)
-        if kind is PlaceOrder:
-            self._place(command, events)  # type: ignore[arg-type]
-        elif kind is CancelOrder:
-            self._cancel(command, events)  # type: ignore[arg-type]
-        else:
-            self._handlers[kind](command, events)
+        handler(command, events)
         return events
 
     # -- state ------------------------------------------------------------------
@@ -229,20 +244,30 @@ class Engine:
         # handled here with locals and inlined ledger moves; anything else, and
         # anything that may be invalid, goes through `_place_checked`, which
         # applies every rule and handles every kind of order.
-        inst = self.instruments.get(cmd.symbol)
-        account = self._accounts.get(cmd.account)
+        # Names are looked up only if they are strings: a command built in
+        # Python may hold anything, and the engine must not fail on it.
+        inst = self.instruments.get(cmd.symbol) if cmd.symbol.__class__ is str else None
+        account = (
+            self._accounts.get(cmd.account) if cmd.account.__class__ is str else None
+        )
         price = cmd.price
         qty = cmd.qty
         tif = cmd.tif
+        coid = cmd.client_order_id
         # `__class__ is int` refuses floats and bools (and a missing price).
         if (
             inst is None
             or account is None
             or not inst.trading
             or cmd.type != "limit"
-            or tif not in _PLAIN_TIFS
-            or cmd.post_only
+            or (tif is not None and tif != "GTC" and tif != "IOC")
+            or cmd.post_only is not False
             or cmd.expire_at is not None
+            or cmd.stp != "cancel_taker"
+            or (
+                coid is not None
+                and (coid.__class__ is not str or len(coid) > MAX_LABEL)
+            )
             or qty.__class__ is not int
             or price.__class__ is not int
             or not 0 < qty <= MAX_QTY
@@ -255,7 +280,8 @@ class Engine:
 
         book = inst.book
         order_id = self.seq
-        if cmd.side == "buy":
+        side_name = cmd.side
+        if side_name == "buy":
             hold = price + (price * inst.hold_bps + 9_999) // 10_000
             need = hold * qty
             available = self._available
@@ -270,7 +296,7 @@ class Engine:
             self._held[account] += need
             side = BUY
             crosses = book.ask <= price
-        else:
+        elif side_name == "sell":
             committed = inst.committed
             used = committed.get(account, 0) + qty
             if used > inst.capacity.get(account, 0):
@@ -287,6 +313,9 @@ class Engine:
             hold = 0
             side = SELL
             crosses = book.bid >= price
+        else:
+            self._place_checked(cmd, inst, account, events)
+            return
         order = Order(
             order_id,
             account,
@@ -297,10 +326,10 @@ class Engine:
             hold,
             IOC if tif == "IOC" else GTC,
             0,
-            STPS[cmd.stp],
+            CANCEL_TAKER,
             False,
             False,
-            cmd.client_order_id,
+            coid,
             inst.symbol,
         )
         events.append(
@@ -308,14 +337,14 @@ class Engine:
                 order_id,
                 cmd.account,
                 inst.symbol,
-                cmd.side,
+                side_name,
                 "limit",
                 tif or "GTC",
                 price,
                 qty,
                 False,
                 None,
-                cmd.client_order_id,
+                coid,
             )
         )
         if crosses:
@@ -343,7 +372,7 @@ class Engine:
         book = inst.book
         side = BUY if cmd.side == "buy" else SELL
         is_market = cmd.type == "market"
-        tif_name = _effective_tif(cmd)
+        tif_name = cmd.tif or ("IOC" if is_market else "GTC")
         tif = TIFS[tif_name]
         if is_market:
             price = MARKET_BUY_LIMIT if side == BUY else MARKET_SELL_LIMIT
@@ -420,16 +449,32 @@ class Engine:
     def _check_place(
         self, cmd: PlaceOrder, inst: Instrument | None, account: int | None
     ) -> Code | None:
-        """The first reason to reject ``cmd`` that needs neither book nor money."""
+        """The first reason to reject ``cmd`` that needs neither book nor money.
+
+        Every field is checked for its type as well as its value, because a
+        command built in Python has not been through the decoder.
+        """
         if inst is None:
             return Code.UNKNOWN_SYMBOL
         if account is None:
             return Code.UNKNOWN_ACCOUNT
-        if inst.phase != _TRADING:
+        if not inst.trading:
             return Code.NOT_TRADING
+        if cmd.side not in _SIDE_NAMES:
+            return Code.INVALID_SIDE
         if not _is_count(cmd.qty, MAX_QTY):
             return Code.INVALID_QUANTITY
+        coid = cmd.client_order_id
+        if coid is not None and (type(coid) is not str or len(coid) > MAX_LABEL):
+            return Code.INVALID_CLIENT_ORDER_ID
         tif = _effective_tif(cmd)
+        if (
+            cmd.type not in _ORDER_TYPES
+            or tif not in _TIF_NAMES
+            or cmd.stp not in _STP_NAMES
+            or type(cmd.post_only) is not bool
+        ):
+            return Code.INVALID_ORDER_TYPE
         if cmd.type == "market":
             if cmd.price is not None or cmd.post_only or tif not in ("IOC", "FOK"):
                 return Code.INVALID_ORDER_TYPE
@@ -441,7 +486,7 @@ class Engine:
             if cmd.post_only and tif in ("IOC", "FOK"):
                 return Code.INVALID_ORDER_TYPE
         if tif == "GTD":
-            if type(cmd.expire_at) is not int or cmd.expire_at <= self.now:
+            if not _is_count(cmd.expire_at, MAX_TIME) or cmd.expire_at <= self.now:
                 return Code.INVALID_EXPIRY
         elif cmd.expire_at is not None:
             return Code.INVALID_EXPIRY
@@ -577,6 +622,8 @@ class Engine:
         account = self.ledger.index(account_name)
         if account is None:
             return None, Code.UNKNOWN_ACCOUNT
+        if type(order_id) is not int:
+            return None, Code.UNKNOWN_ORDER
         order = self.orders.get(order_id)
         if order is None:
             owner = self.closed.get(order_id)
@@ -588,8 +635,8 @@ class Engine:
         return order, None
 
     def _cancel(self, cmd: CancelOrder, events: list[Event]) -> None:
-        order = self.orders.get(cmd.order_id)
-        if order is None or order.account != self._accounts.get(cmd.account):
+        order = self.orders.get(cmd.order_id) if cmd.order_id.__class__ is int else None
+        if order is None or order.account != self.ledger.index(cmd.account):
             _, code = self._find_own_order(cmd.account, cmd.order_id)
             assert code is not None
             events.append(_order_rejected(cmd.account, code, cmd.order_id, None))
@@ -712,16 +759,25 @@ class Engine:
     # -- timers -----------------------------------------------------------------
 
     def _add_expiry(self, order: Order) -> None:
-        heapq.heappush(self._expiries, (order.expire_at, order.order_id))
+        """Start the timer of a resting GTD order."""
+        heap = self._expiries
+        heapq.heappush(heap, (order.expire_at, order.order_id))
         if order.expire_at < self._next_expiry:
             self._next_expiry = order.expire_at
+        # Timers of orders that left early are dropped lazily; rebuild the heap
+        # before they outnumber the open orders.
+        if len(heap) > 2 * len(self.orders) + _HEAP_SLACK:
+            heap[:] = [
+                (o.expire_at, o.order_id) for o in self.orders.values() if o.tif == GTD
+            ]
+            heapq.heapify(heap)
 
     def _expire(self, now: int, events: list[Event]) -> None:
         heap = self._expiries
         while heap and heap[0][0] <= now:
-            expire_at, order_id = heapq.heappop(heap)
+            _, order_id = heapq.heappop(heap)
             order = self.orders.get(order_id)
-            if order is None or order.expire_at != expire_at:
+            if order is None:
                 continue
             open_qty = order.leaves
             self.instruments[order.symbol].book.remove(order)
@@ -744,7 +800,22 @@ class Engine:
     # -- accounts, capacity, phases ---------------------------------------------
 
     def _open_account(self, cmd: OpenAccount, events: list[Event]) -> None:
-        if self.ledger.index(cmd.account) is not None:
+        name = cmd.account
+        if not (
+            type(name) is str and 0 < len(name) <= MAX_LABEL and name.isprintable()
+        ):
+            events.append(_command_rejected(cmd, Code.INVALID_ACCOUNT_NAME))
+            return
+        roles = cmd.roles
+        if (
+            type(roles) is not tuple
+            or not roles
+            or len(set(roles)) != len(roles)
+            or any(role not in _ROLES for role in roles)
+        ):
+            events.append(_command_rejected(cmd, Code.INVALID_ROLE))
+            return
+        if self.ledger.index(name) is not None:
             events.append(_command_rejected(cmd, Code.ACCOUNT_EXISTS))
             return
         self.ledger.open(cmd.account, cmd.roles)
@@ -754,7 +825,10 @@ class Engine:
         account = self.ledger.index(cmd.account)
         if account is None:
             events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
-        elif not _is_count(cmd.amount, MAX_AMOUNT):
+        elif (
+            not _is_count(cmd.amount, MAX_AMOUNT)
+            or self.ledger.deposits + cmd.amount > MAX_TOTAL
+        ):
             events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
         else:
             self.ledger.deposit(account, cmd.amount)
@@ -777,7 +851,7 @@ class Engine:
         account = self.ledger.index(cmd.account)
         if account is None:
             events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
-        elif cmd.symbol not in self.instruments:
+        elif type(cmd.symbol) is not str or cmd.symbol not in self.instruments:
             events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
         elif "provider" not in self.ledger.roles[account]:
             events.append(_command_rejected(cmd, Code.ROLE_NOT_ALLOWED))
@@ -787,8 +861,31 @@ class Engine:
             self.ledger.set_capacity(cmd.symbol, account, cmd.lots)
             events.append(CapacitySet(cmd.account, cmd.symbol, cmd.lots))
 
+    def _release_escrow(self, cmd: ReleaseEscrow, events: list[Event]) -> None:
+        ledger = self.ledger
+        entry = ledger.escrows.get(cmd.trade_id) if type(cmd.trade_id) is int else None
+        if entry is None:
+            events.append(_command_rejected(cmd, Code.UNKNOWN_ESCROW))
+            return
+        if type(cmd.payout) is not int or not 0 <= cmd.payout <= entry.amount:
+            events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
+            return
+        release = ledger.release_escrow(cmd.trade_id, cmd.payout)
+        assert release is not None
+        events.append(
+            EscrowReleased(
+                cmd.trade_id,
+                entry.symbol,
+                ledger.names[entry.buyer],
+                ledger.names[entry.seller],
+                release.payout,
+                release.seller_fee,
+                release.refund,
+            )
+        )
+
     def _set_phase(self, cmd: SetPhase, events: list[Event]) -> None:
-        inst = self.instruments.get(cmd.symbol)
+        inst = self.instruments.get(cmd.symbol) if type(cmd.symbol) is str else None
         if inst is None:
             events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
             return
@@ -809,7 +906,7 @@ def _is_count(value: object, most: int) -> TypeGuard[int]:
     return type(value) is int and 1 <= value <= most
 
 
-def _effective_tif(cmd: PlaceOrder) -> str:
+def _effective_tif(cmd: PlaceOrder) -> object:
     """The order's time in force: GTC for a limit and IOC for a market by default."""
     if cmd.tif is not None:
         return cmd.tif
@@ -821,9 +918,16 @@ def _ignore(command: Tick, events: list[Event]) -> None:
 
 
 def _order_rejected(
-    account: str, code: Code, order_id: int | None, client_order_id: str | None
+    account: object, code: Code, order_id: object, client_order_id: object
 ) -> OrderRejected:
-    return OrderRejected(account, code.value, CODES[code], order_id, client_order_id)
+    """The rejection of an order command; it echoes only well-typed fields."""
+    return OrderRejected(
+        account if type(account) is str else "",
+        code.value,
+        CODES[code],
+        order_id if type(order_id) is int else None,
+        client_order_id if type(client_order_id) is str else None,
+    )
 
 
 def _command_rejected(cmd: Command, code: Code) -> CommandRejected:

@@ -21,6 +21,7 @@ __all__ = [
     "CapacitySet",
     "CommandRejected",
     "Deposited",
+    "EscrowReleased",
     "Event",
     "OrderAccepted",
     "OrderAmended",
@@ -147,6 +148,19 @@ class OrderAmended(_Event, tag="order_amended", frozen=True):
     client_order_id: str | None
 
 
+class EscrowReleased(_Event, tag="escrow_released", frozen=True):
+    """A trade's escrow was settled: ``payout + refund`` is the escrow, and the
+    seller received ``payout - seller_fee``."""
+
+    trade_id: int
+    symbol: str
+    buyer: str
+    seller: str
+    payout: int
+    seller_fee: int
+    refund: int
+
+
 class AccountOpened(_Event, tag="account_opened", frozen=True):
     account: str
     roles: tuple[Role, ...]
@@ -184,6 +198,7 @@ Event = (
     | OrderCancelled
     | OrderExpired
     | OrderAmended
+    | EscrowReleased
     | AccountOpened
     | Deposited
     | Withdrawn

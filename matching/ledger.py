@@ -60,7 +60,11 @@ class Escrow(msgspec.Struct, gc=False):
 
 
 class Release(msgspec.Struct, frozen=True):
-    """The outcome of releasing an escrow: all four parts add up to the escrow."""
+    """The outcome of releasing an escrow.
+
+    ``payout + refund`` is the escrow; ``seller_fee + seller_receives`` is the
+    payout.
+    """
 
     payout: int
     seller_fee: int
@@ -104,7 +108,7 @@ class Ledger:
 
     def index(self, name: str) -> int | None:
         """The account number of ``name``, or None if there is no such account."""
-        return self.accounts.get(name)
+        return self.accounts.get(name) if type(name) is str else None
 
     def open(self, name: str, roles: tuple[Role, ...]) -> int:
         """Open an empty account and return its number."""

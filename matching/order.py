@@ -136,9 +136,9 @@ def unit_hold(price: int, bps: int) -> int:
 
 
 def affordable_lots(price: int, bps: int, budget: int) -> int:
-    """The most lots at ``price`` whose cost plus fee fits within ``budget`` µcr."""
-    lots = budget * 10_000 // (price * (10_000 + bps))
-    # The estimate ignores the fee's rounding; step down until it really fits.
-    while lots > 0 and price * lots + fee_for(price * lots, bps) > budget:
-        lots -= 1
-    return lots
+    """The most lots at ``price`` whose cost plus fee fits within ``budget`` µcr.
+
+    ``n + ceil(n * bps / 10^4) <= budget`` holds exactly when
+    ``n * (10^4 + bps) <= budget * 10^4``, since ``budget`` is an integer.
+    """
+    return budget * 10_000 // (price * (10_000 + bps))

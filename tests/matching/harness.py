@@ -36,6 +36,7 @@ from matching import (
     OrderExpired,
     OrderRejected,
     PlaceOrder,
+    ReleaseEscrow,
     ResourceClass,
     SetCapacity,
     SetPhase,
@@ -419,8 +420,7 @@ def random_flow(
 
     Opens four traders (consumer and provider) on first use. With ``releases``,
     an escrow is sometimes released with a random payout between commands, as
-    the settlement glue would; those are not journal commands, so a market fed
-    releases cannot be replayed.
+    the settlement glue would, with a `ReleaseEscrow` command.
     """
     if m.engine.ledger.index(TRADERS[0]) is None:
         for name in TRADERS:
@@ -431,8 +431,7 @@ def random_flow(
         if releases and m.engine.ledger.escrows and rng.random() < 0.2:
             trade_id = rng.choice(sorted(m.engine.ledger.escrows))
             amount = m.engine.ledger.escrows[trade_id].amount
-            assert m.engine.ledger.release_escrow(trade_id, rng.randint(0, amount))
-            m.check()
+            m.apply(ReleaseEscrow(trade_id, rng.randint(0, amount)))
 
 
 def _random_command(m: Market, rng: random.Random) -> Command:
