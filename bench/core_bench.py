@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from matching import (
+    MAX_AMOUNT,
     CancelOrder,
     Command,
     Deposit,
@@ -53,7 +54,7 @@ def _engine() -> Engine:
     setup: list[Command] = [
         OpenAccount(BUYER, ("consumer",)),
         OpenAccount(SELLER, ("provider",)),
-        Deposit(BUYER, 10**18),
+        Deposit(BUYER, MAX_AMOUNT),
         SetCapacity(SELLER, SYMBOL, 10**9),
     ]
     for command in setup:

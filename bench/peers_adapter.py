@@ -10,6 +10,7 @@ prevention). Fees are on (10 bps taker, 5 bps maker) so every fill pays one.
 from __future__ import annotations
 
 from matching import (
+    MAX_AMOUNT,
     CancelOrder,
     Command,
     Deposit,
@@ -40,7 +41,7 @@ class CuxEngine:
         setup: list[Command] = [
             OpenAccount("buyer", ("consumer",)),
             OpenAccount("seller", ("provider",)),
-            Deposit("buyer", 10**18),
+            Deposit("buyer", MAX_AMOUNT),
             SetCapacity("seller", SYMBOL, 10**9),
         ]
         for command in setup:

@@ -15,10 +15,17 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, TypeGuard, get_args
 
 from matching import state
-from matching.book import FILL, STOP_FUNDS, STOP_SELF_TRADE, Book, Happening
+from matching.book import (
+    FILL,
+    STOP_FUNDS,
+    STOP_NONE,
+    STOP_SELF_TRADE,
+    Book,
+    Happening,
+)
 from matching.codes import CODES, CancelReason, Code
 from matching.commands import (
     AmendOrder,
@@ -26,8 +33,11 @@ from matching.commands import (
     Command,
     Deposit,
     OpenAccount,
+    OrderType,
+    Phase,
     PlaceOrder,
     ReleaseEscrow,
+    Role,
     SetCapacity,
     SetPhase,
     Tick,
@@ -72,7 +82,9 @@ from matching.order import (
     MARKET_SELL_LIMIT,
     SELL,
     SIDE_NAMES,
+    STP_NAMES,
     STPS,
+    TIF_NAMES,
     TIFS,
     UNLIMITED,
     Order,
@@ -84,13 +96,10 @@ __all__ = ["Engine", "Instrument"]
 
 _NEVER: Final = 1 << 63
 _TRADING: Final = "continuous"
-_PHASES: Final = ("continuous", "halted", "closed")
+_PHASES: Final = get_args(Phase)
 _HEAP_SLACK: Final = 64
-_SIDE_NAMES: Final = ("buy", "sell")
-_ORDER_TYPES: Final = ("limit", "market")
-_TIF_NAMES: Final = ("GTC", "IOC", "FOK", "GTD")
-_STP_NAMES: Final = ("cancel_taker", "cancel_maker", "cancel_both")
-_ROLES: Final = ("consumer", "provider", "operator")
+_ORDER_TYPES: Final = get_args(OrderType)
+_ROLES: Final = get_args(Role)
 
 
 class Instrument:
@@ -460,7 +469,7 @@ class Engine:
             return Code.UNKNOWN_ACCOUNT
         if not inst.trading:
             return Code.NOT_TRADING
-        if cmd.side not in _SIDE_NAMES:
+        if cmd.side not in SIDE_NAMES:
             return Code.INVALID_SIDE
         if not _is_count(cmd.qty, MAX_QTY):
             return Code.INVALID_QUANTITY
@@ -470,8 +479,8 @@ class Engine:
         tif = _effective_tif(cmd)
         if (
             cmd.type not in _ORDER_TYPES
-            or tif not in _TIF_NAMES
-            or cmd.stp not in _STP_NAMES
+            or tif not in TIF_NAMES
+            or cmd.stp not in STP_NAMES
             or type(cmd.post_only) is not bool
         ):
             return Code.INVALID_ORDER_TYPE
@@ -498,7 +507,7 @@ class Engine:
         """Match an incoming (or re-priced) order; rest or cancel what is left."""
         book = inst.book
         start = order.leaves
-        stop = 0
+        stop = STOP_NONE
         if book.would_trade(order.side, order.price):
             out: list[Happening] = []
             stop = book.match(order, order.price, budget, inst.taker_bps, out)
@@ -537,7 +546,8 @@ class Engine:
         leaves = start
         for kind, maker, price, qty in out:
             if kind != FILL:
-                self._drop_maker(maker, qty, CancelReason.SELF_TRADE, events)
+                event = _cancelled(self, maker, CancelReason.SELF_TRADE)
+                self._close(maker, qty, event, events)
                 continue
             leaves -= qty
             taker.filled += qty
@@ -585,20 +595,22 @@ class Engine:
 
     def _end_taker(self, order: Order, reason: str, events: list[Event]) -> None:
         """Cancel the remainder of an order that is not (or no longer) resting."""
-        self._release(order, order.leaves)
+        open_qty = order.leaves
         order.leaves = 0
+        self._close(order, open_qty, _cancelled(self, order, reason), events)
+
+    def _close(
+        self, order: Order, open_qty: int, event: Event, events: list[Event]
+    ) -> None:
+        """Make an order terminal: give back what its ``open_qty`` lots reserved,
+        forget it as open, remember it as closed, and report ``event``.
+
+        The order must already be off the book (or never have rested).
+        """
+        self._release(order, open_qty)
         self.orders.pop(order.order_id, None)
         self.closed[order.order_id] = order.account
-        events.append(_cancelled(self, order, reason))
-
-    def _drop_maker(
-        self, order: Order, open_qty: int, reason: str, events: list[Event]
-    ) -> None:
-        """Finish an order the book has already taken off (leaves already 0)."""
-        self._release(order, open_qty)
-        del self.orders[order.order_id]
-        self.closed[order.order_id] = order.account
-        events.append(_cancelled(self, order, reason))
+        events.append(event)
 
     def _release(self, order: Order, open_qty: int) -> None:
         """Give back what ``open_qty`` open lots of ``order`` reserved."""
@@ -647,11 +659,7 @@ class Engine:
         """Take a resting order off its book and give back what it reserved."""
         open_qty = order.leaves
         self.instruments[order.symbol].book.remove(order)
-        self._release(order, open_qty)
-        order_id = order.order_id
-        del self.orders[order_id]
-        self.closed[order_id] = order.account
-        events.append(_cancelled(self, order, reason))
+        self._close(order, open_qty, _cancelled(self, order, reason), events)
 
     def _amend(self, cmd: AmendOrder, events: list[Event]) -> None:
         order, code = self._find_own_order(cmd.account, cmd.order_id)
@@ -732,7 +740,7 @@ class Engine:
 
     def _check_amend(self, cmd: AmendOrder, order: Order) -> Code | None:
         inst = self.instruments[order.symbol]
-        if inst.phase != _TRADING:
+        if not inst.trading:
             return Code.NOT_TRADING
         if cmd.qty is None and cmd.price is None:
             return Code.NOTHING_TO_AMEND
@@ -781,20 +789,16 @@ class Engine:
                 continue
             open_qty = order.leaves
             self.instruments[order.symbol].book.remove(order)
-            self._release(order, open_qty)
-            del self.orders[order_id]
-            self.closed[order_id] = order.account
-            events.append(
-                OrderExpired(
-                    order_id,
-                    self.ledger.names[order.account],
-                    order.symbol,
-                    SIDE_NAMES[order.side],
-                    order.price,
-                    order.filled,
-                    order.client_order_id,
-                )
+            expired = OrderExpired(
+                order_id,
+                self.ledger.names[order.account],
+                order.symbol,
+                SIDE_NAMES[order.side],
+                order.price,
+                order.filled,
+                order.client_order_id,
             )
+            self._close(order, open_qty, expired, events)
         self._next_expiry = heap[0][0] if heap else _NEVER
 
     # -- accounts, capacity, phases ---------------------------------------------
@@ -896,7 +900,7 @@ class Engine:
         inst.set_phase(cmd.phase)
         events.append(PhaseChanged(cmd.symbol, old, cmd.phase))
         if cmd.phase == "closed":
-            for side in (BUY, 1 - BUY):
+            for side in (BUY, SELL):
                 for order in list(inst.book.resting(side)):
                     self._cancel_resting(order, CancelReason.CLOSED, events)
 

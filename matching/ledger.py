@@ -38,7 +38,7 @@ from matching.order import fee_for
 __all__ = ["Escrow", "Ledger", "Release"]
 
 
-class Escrow(msgspec.Struct, gc=False):
+class Escrow(msgspec.Struct, frozen=True, gc=False):
     """What the buyer of one trade paid and the seller will be paid from.
 
     Attributes:

@@ -21,9 +21,17 @@ __all__ = [
     "GTC",
     "GTD",
     "IOC",
+    "MARKET_BUY_LIMIT",
+    "MARKET_SELL_LIMIT",
     "NO_ASK",
     "NO_BID",
     "SELL",
+    "SIDE_NAMES",
+    "STPS",
+    "STP_NAMES",
+    "TIFS",
+    "TIF_NAMES",
+    "UNLIMITED",
     "Order",
     "affordable_lots",
     "fee_for",
@@ -33,7 +41,6 @@ __all__ = [
 BUY: Final = 0
 SELL: Final = 1
 SIDE_NAMES: Final = ("buy", "sell")
-SIDES: Final = {"buy": BUY, "sell": SELL}
 
 GTC: Final = 0
 IOC: Final = 1
@@ -102,22 +109,7 @@ class Order(msgspec.Struct, gc=False):
 
     def copy(self) -> Order:
         """A new record with the same fields: used when an order loses priority."""
-        return Order(
-            self.order_id,
-            self.account,
-            self.side,
-            self.price,
-            self.leaves,
-            self.filled,
-            self.unit_hold,
-            self.tif,
-            self.expire_at,
-            self.stp,
-            self.is_market,
-            self.post_only,
-            self.client_order_id,
-            self.symbol,
-        )
+        return msgspec.structs.replace(self)
 
 
 def fee_for(notional: int, bps: int) -> int:
