@@ -193,5 +193,5 @@ def _balances(run: DemoRun) -> str:
     return (
         f"Balances (credits)\n{render_table(columns, rows)}\n"
         f"deposits - withdrawals = {net}\n"
-        "(no command releases escrow yet, so sellers have not been paid)"
+        "(escrows are settled as if 50-100% of each trade's work was metered)"
     )

@@ -69,8 +69,8 @@ CODES: Final[dict[Code, str]] = {
     Code.ORDER_CLOSED: "the order is already filled, cancelled or expired",
     Code.NOT_TRADING: "the instrument does not accept this command in its phase",
     Code.INVALID_SIDE: "side must be buy or sell",
-    Code.INVALID_QUANTITY: "quantity must be a whole number of lots, 1 or more",
-    Code.INVALID_PRICE: "price must be a whole number of µcr per lot, 1 or more",
+    Code.INVALID_QUANTITY: "quantity must be a whole number of lots, from 1 to 10^9",
+    Code.INVALID_PRICE: "price must be a whole number of µcr per lot, from 1 to 10^12",
     Code.PRICE_NOT_ON_TICK: "price must be a multiple of the instrument's tick",
     Code.INVALID_ORDER_TYPE: "this combination of type, time in force and flags "
     "is not allowed",

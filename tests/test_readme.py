@@ -1,0 +1,14 @@
+"""The README's reference tables stay in step with the code."""
+
+from pathlib import Path
+
+from matching.codes import CODES
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_lists_every_rejection_code_with_its_meaning() -> None:
+    text = README.read_text(encoding="utf-8")
+
+    for code, meaning in CODES.items():
+        assert f"| `{code.value}` | {meaning} |" in text
