@@ -9,8 +9,9 @@ is the same command.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import zip_longest
 
 from exchange.demo_core import CONFIG, SYMBOL, DemoRun, run_demo
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="cux, the compute unit exchange: a real-time market for "
         "inference compute.",
     )
+    parser.add_argument("--version", action="version", version=f"cux {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     commands.required = True
 
@@ -54,27 +56,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--seed",
-        type=int,
+        type=_count(0, 2**32 - 1),
         default=1,
         metavar="N",
         help="seed of the scenario's random choices (default: %(default)s)",
     )
     demo.add_argument(
         "--steps",
-        type=_non_negative,
+        type=_count(0, MAX_STEPS),
         default=20,
         metavar="N",
-        help="random orders after the scripted part (default: %(default)s)",
+        help="random orders after the scripted part, at most "
+        f"{MAX_STEPS:,} (default: %(default)s)",
     )
     demo.set_defaults(run=_demo)
     return parser
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+MAX_STEPS = 1_000_000
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number, got {text!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be from {low} to {high:,}, got {value}"
+            )
+        return value
+
+    return count
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("cux")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _demo(args: argparse.Namespace) -> int:

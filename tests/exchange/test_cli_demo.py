@@ -91,7 +91,7 @@ def test_demo_with_negative_steps_is_a_usage_error() -> None:
     result = cux("demo", "--steps", "-1")
 
     assert result.returncode == 2
-    assert "--steps: must be 0 or more" in result.stderr
+    assert "--steps: must be from 0 to 1,000,000, got -1" in result.stderr
 
 
 @pytest.mark.parametrize(("seed", "steps"), [(1, 0), (2, 20), (99, 200)])
@@ -107,3 +107,20 @@ def test_scenario_ends_holding_exactly_deposits_less_withdrawals(
     assert ledger.total() == deposited - withdrawn
     assert (ledger.deposits, ledger.withdrawals) == (deposited, withdrawn)
     assert run.trades
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--steps", "1e3", "must be a whole number, got '1e3'"),
+        ("--steps", "10000000", "must be from 0 to 1,000,000"),
+        ("--seed", "-1", "must be from 0 to 4,294,967,295"),
+    ],
+)
+def test_demo_refuses_out_of_range_numbers_with_a_plain_message(
+    flag: str, value: str, message: str
+) -> None:
+    result = cux("demo", flag, value)
+
+    assert result.returncode == 2
+    assert message in result.stderr
