@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any, Final, TypeGuard, get_args
+from functools import partial
+from typing import Any, Final, get_args
 
-from matching import state
+from matching import admin, state
+from matching.admin import is_count
 from matching.book import (
     FILL,
     STOP_FUNDS,
@@ -34,41 +36,30 @@ from matching.commands import (
     Deposit,
     OpenAccount,
     OrderType,
-    Phase,
     PlaceOrder,
     ReleaseEscrow,
-    Role,
     SetCapacity,
     SetPhase,
     Tick,
     Withdraw,
 )
 from matching.config import (
-    MAX_AMOUNT,
     MAX_LABEL,
     MAX_PRICE,
     MAX_QTY,
     MAX_TIME,
-    MAX_TOTAL,
     InstrumentSpec,
     MarketConfig,
 )
 from matching.errors import SequenceError
 from matching.events import (
-    AccountOpened,
-    CapacitySet,
-    CommandRejected,
-    Deposited,
-    EscrowReleased,
     Event,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderRejected,
-    PhaseChanged,
     Trade,
-    Withdrawn,
 )
 from matching.ledger import Ledger
 from matching.order import (
@@ -96,10 +87,8 @@ __all__ = ["Engine", "Instrument"]
 
 _NEVER: Final = 1 << 63
 _TRADING: Final = "continuous"
-_PHASES: Final = get_args(Phase)
 _HEAP_SLACK: Final = 64
 _ORDER_TYPES: Final = get_args(OrderType)
-_ROLES: Final = get_args(Role)
 
 
 class Instrument:
@@ -181,12 +170,12 @@ class Engine:
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
             AmendOrder: self._amend,
-            Deposit: self._deposit,
-            Withdraw: self._withdraw,
-            OpenAccount: self._open_account,
-            SetCapacity: self._set_capacity,
-            SetPhase: self._set_phase,
-            ReleaseEscrow: self._release_escrow,
+            Deposit: partial(admin.deposit, self),
+            Withdraw: partial(admin.withdraw, self),
+            OpenAccount: partial(admin.open_account, self),
+            SetCapacity: partial(admin.set_capacity, self),
+            SetPhase: partial(admin.set_phase, self),
+            ReleaseEscrow: partial(admin.release_escrow, self),
             Tick: _ignore,
         }
 
@@ -471,7 +460,7 @@ class Engine:
             return Code.NOT_TRADING
         if cmd.side not in SIDE_NAMES:
             return Code.INVALID_SIDE
-        if not _is_count(cmd.qty, MAX_QTY):
+        if not is_count(cmd.qty, MAX_QTY):
             return Code.INVALID_QUANTITY
         coid = cmd.client_order_id
         if coid is not None and (type(coid) is not str or len(coid) > MAX_LABEL):
@@ -488,14 +477,14 @@ class Engine:
             if cmd.price is not None or cmd.post_only or tif not in ("IOC", "FOK"):
                 return Code.INVALID_ORDER_TYPE
         else:
-            if not _is_count(cmd.price, MAX_PRICE):
+            if not is_count(cmd.price, MAX_PRICE):
                 return Code.INVALID_PRICE
             if cmd.price % inst.tick:
                 return Code.PRICE_NOT_ON_TICK
             if cmd.post_only and tif in ("IOC", "FOK"):
                 return Code.INVALID_ORDER_TYPE
         if tif == "GTD":
-            if not _is_count(cmd.expire_at, MAX_TIME) or cmd.expire_at <= self.now:
+            if not is_count(cmd.expire_at, MAX_TIME) or cmd.expire_at <= self.now:
                 return Code.INVALID_EXPIRY
         elif cmd.expire_at is not None:
             return Code.INVALID_EXPIRY
@@ -744,10 +733,10 @@ class Engine:
             return Code.NOT_TRADING
         if cmd.qty is None and cmd.price is None:
             return Code.NOTHING_TO_AMEND
-        if cmd.qty is not None and not _is_count(cmd.qty, MAX_QTY):
+        if cmd.qty is not None and not is_count(cmd.qty, MAX_QTY):
             return Code.INVALID_QUANTITY
         if cmd.price is not None:
-            if not _is_count(cmd.price, MAX_PRICE):
+            if not is_count(cmd.price, MAX_PRICE):
                 return Code.INVALID_PRICE
             if cmd.price % inst.tick:
                 return Code.PRICE_NOT_ON_TICK
@@ -801,114 +790,6 @@ class Engine:
             self._close(order, open_qty, expired, events)
         self._next_expiry = heap[0][0] if heap else _NEVER
 
-    # -- accounts, capacity, phases ---------------------------------------------
-
-    def _open_account(self, cmd: OpenAccount, events: list[Event]) -> None:
-        name = cmd.account
-        if not (
-            type(name) is str and 0 < len(name) <= MAX_LABEL and name.isprintable()
-        ):
-            events.append(_command_rejected(cmd, Code.INVALID_ACCOUNT_NAME))
-            return
-        roles = cmd.roles
-        if (
-            type(roles) is not tuple
-            or not roles
-            or len(set(roles)) != len(roles)
-            or any(role not in _ROLES for role in roles)
-        ):
-            events.append(_command_rejected(cmd, Code.INVALID_ROLE))
-            return
-        if self.ledger.index(name) is not None:
-            events.append(_command_rejected(cmd, Code.ACCOUNT_EXISTS))
-            return
-        self.ledger.open(cmd.account, cmd.roles)
-        events.append(AccountOpened(cmd.account, cmd.roles))
-
-    def _deposit(self, cmd: Deposit, events: list[Event]) -> None:
-        account = self.ledger.index(cmd.account)
-        if account is None:
-            events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
-        elif (
-            not _is_count(cmd.amount, MAX_AMOUNT)
-            or self.ledger.deposits + cmd.amount > MAX_TOTAL
-        ):
-            events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
-        else:
-            self.ledger.deposit(account, cmd.amount)
-            available = self.ledger.available[account]
-            events.append(Deposited(cmd.account, cmd.amount, available))
-
-    def _withdraw(self, cmd: Withdraw, events: list[Event]) -> None:
-        account = self.ledger.index(cmd.account)
-        if account is None:
-            events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
-        elif not _is_count(cmd.amount, MAX_AMOUNT):
-            events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
-        elif not self.ledger.withdraw(account, cmd.amount):
-            events.append(_command_rejected(cmd, Code.INSUFFICIENT_FUNDS))
-        else:
-            available = self.ledger.available[account]
-            events.append(Withdrawn(cmd.account, cmd.amount, available))
-
-    def _set_capacity(self, cmd: SetCapacity, events: list[Event]) -> None:
-        account = self.ledger.index(cmd.account)
-        if account is None:
-            events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
-        elif type(cmd.symbol) is not str or cmd.symbol not in self.instruments:
-            events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
-        elif "provider" not in self.ledger.roles[account]:
-            events.append(_command_rejected(cmd, Code.ROLE_NOT_ALLOWED))
-        elif type(cmd.lots) is not int or not 0 <= cmd.lots <= MAX_QTY:
-            events.append(_command_rejected(cmd, Code.INVALID_QUANTITY))
-        else:
-            self.ledger.set_capacity(cmd.symbol, account, cmd.lots)
-            events.append(CapacitySet(cmd.account, cmd.symbol, cmd.lots))
-
-    def _release_escrow(self, cmd: ReleaseEscrow, events: list[Event]) -> None:
-        ledger = self.ledger
-        entry = ledger.escrows.get(cmd.trade_id) if type(cmd.trade_id) is int else None
-        if entry is None:
-            events.append(_command_rejected(cmd, Code.UNKNOWN_ESCROW))
-            return
-        if type(cmd.payout) is not int or not 0 <= cmd.payout <= entry.amount:
-            events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
-            return
-        release = ledger.release_escrow(cmd.trade_id, cmd.payout)
-        assert release is not None
-        events.append(
-            EscrowReleased(
-                cmd.trade_id,
-                entry.symbol,
-                ledger.names[entry.buyer],
-                ledger.names[entry.seller],
-                release.payout,
-                release.seller_fee,
-                release.refund,
-            )
-        )
-
-    def _set_phase(self, cmd: SetPhase, events: list[Event]) -> None:
-        inst = self.instruments.get(cmd.symbol) if type(cmd.symbol) is str else None
-        if inst is None:
-            events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
-            return
-        if cmd.phase not in _PHASES or cmd.phase == inst.phase:
-            events.append(_command_rejected(cmd, Code.INVALID_PHASE))
-            return
-        old = inst.phase
-        inst.set_phase(cmd.phase)
-        events.append(PhaseChanged(cmd.symbol, old, cmd.phase))
-        if cmd.phase == "closed":
-            for side in (BUY, SELL):
-                for order in list(inst.book.resting(side)):
-                    self._cancel_resting(order, CancelReason.CLOSED, events)
-
-
-def _is_count(value: object, most: int) -> TypeGuard[int]:
-    """Whether ``value`` is an int (not a float, not a bool) from 1 to ``most``."""
-    return type(value) is int and 1 <= value <= most
-
 
 def _effective_tif(cmd: PlaceOrder) -> object:
     """The order's time in force: GTC for a limit and IOC for a market by default."""
@@ -932,11 +813,6 @@ def _order_rejected(
         order_id if type(order_id) is int else None,
         client_order_id if type(client_order_id) is str else None,
     )
-
-
-def _command_rejected(cmd: Command, code: Code) -> CommandRejected:
-    op = type(cmd).__struct_config__.tag
-    return CommandRejected(str(op), code.value, CODES[code])
 
 
 def _cancelled(engine: Engine, order: Order, reason: str) -> OrderCancelled:

@@ -1,0 +1,166 @@
+"""The commands that are not orders: accounts, money, capacity, escrow, phases.
+
+Each handler takes the engine, a command and the list of events to append to;
+like the order handlers, a bad command gives a `CommandRejected` event with a
+stable code and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, TypeGuard, get_args
+
+from matching.codes import CODES, CancelReason, Code
+from matching.commands import (
+    Command,
+    Deposit,
+    OpenAccount,
+    Phase,
+    ReleaseEscrow,
+    Role,
+    SetCapacity,
+    SetPhase,
+    Withdraw,
+)
+from matching.config import MAX_AMOUNT, MAX_LABEL, MAX_QTY, MAX_TOTAL
+from matching.events import (
+    AccountOpened,
+    CapacitySet,
+    CommandRejected,
+    Deposited,
+    EscrowReleased,
+    Event,
+    PhaseChanged,
+    Withdrawn,
+)
+from matching.order import BUY, SELL
+
+if TYPE_CHECKING:
+    from matching.engine import Engine
+
+__all__ = [
+    "deposit",
+    "is_count",
+    "open_account",
+    "release_escrow",
+    "set_capacity",
+    "set_phase",
+    "withdraw",
+]
+
+_PHASES: Final = get_args(Phase)
+_ROLES: Final = get_args(Role)
+
+
+def open_account(engine: Engine, cmd: OpenAccount, events: list[Event]) -> None:
+    name = cmd.account
+    if not (type(name) is str and 0 < len(name) <= MAX_LABEL and name.isprintable()):
+        events.append(_command_rejected(cmd, Code.INVALID_ACCOUNT_NAME))
+        return
+    roles = cmd.roles
+    if (
+        type(roles) is not tuple
+        or not roles
+        or len(set(roles)) != len(roles)
+        or any(role not in _ROLES for role in roles)
+    ):
+        events.append(_command_rejected(cmd, Code.INVALID_ROLE))
+        return
+    if engine.ledger.index(name) is not None:
+        events.append(_command_rejected(cmd, Code.ACCOUNT_EXISTS))
+        return
+    engine.ledger.open(cmd.account, cmd.roles)
+    events.append(AccountOpened(cmd.account, cmd.roles))
+
+
+def deposit(engine: Engine, cmd: Deposit, events: list[Event]) -> None:
+    account = engine.ledger.index(cmd.account)
+    if account is None:
+        events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
+    elif (
+        not is_count(cmd.amount, MAX_AMOUNT)
+        or engine.ledger.deposits + cmd.amount > MAX_TOTAL
+    ):
+        events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
+    else:
+        engine.ledger.deposit(account, cmd.amount)
+        available = engine.ledger.available[account]
+        events.append(Deposited(cmd.account, cmd.amount, available))
+
+
+def withdraw(engine: Engine, cmd: Withdraw, events: list[Event]) -> None:
+    account = engine.ledger.index(cmd.account)
+    if account is None:
+        events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
+    elif not is_count(cmd.amount, MAX_AMOUNT):
+        events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
+    elif not engine.ledger.withdraw(account, cmd.amount):
+        events.append(_command_rejected(cmd, Code.INSUFFICIENT_FUNDS))
+    else:
+        available = engine.ledger.available[account]
+        events.append(Withdrawn(cmd.account, cmd.amount, available))
+
+
+def set_capacity(engine: Engine, cmd: SetCapacity, events: list[Event]) -> None:
+    account = engine.ledger.index(cmd.account)
+    if account is None:
+        events.append(_command_rejected(cmd, Code.UNKNOWN_ACCOUNT))
+    elif type(cmd.symbol) is not str or cmd.symbol not in engine.instruments:
+        events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
+    elif "provider" not in engine.ledger.roles[account]:
+        events.append(_command_rejected(cmd, Code.ROLE_NOT_ALLOWED))
+    elif type(cmd.lots) is not int or not 0 <= cmd.lots <= MAX_QTY:
+        events.append(_command_rejected(cmd, Code.INVALID_QUANTITY))
+    else:
+        engine.ledger.set_capacity(cmd.symbol, account, cmd.lots)
+        events.append(CapacitySet(cmd.account, cmd.symbol, cmd.lots))
+
+
+def release_escrow(engine: Engine, cmd: ReleaseEscrow, events: list[Event]) -> None:
+    ledger = engine.ledger
+    entry = ledger.escrows.get(cmd.trade_id) if type(cmd.trade_id) is int else None
+    if entry is None:
+        events.append(_command_rejected(cmd, Code.UNKNOWN_ESCROW))
+        return
+    if type(cmd.payout) is not int or not 0 <= cmd.payout <= entry.amount:
+        events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
+        return
+    release = ledger.release_escrow(cmd.trade_id, cmd.payout)
+    assert release is not None
+    events.append(
+        EscrowReleased(
+            cmd.trade_id,
+            entry.symbol,
+            ledger.names[entry.buyer],
+            ledger.names[entry.seller],
+            release.payout,
+            release.seller_fee,
+            release.refund,
+        )
+    )
+
+
+def set_phase(engine: Engine, cmd: SetPhase, events: list[Event]) -> None:
+    inst = engine.instruments.get(cmd.symbol) if type(cmd.symbol) is str else None
+    if inst is None:
+        events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
+        return
+    if cmd.phase not in _PHASES or cmd.phase == inst.phase:
+        events.append(_command_rejected(cmd, Code.INVALID_PHASE))
+        return
+    old = inst.phase
+    inst.set_phase(cmd.phase)
+    events.append(PhaseChanged(cmd.symbol, old, cmd.phase))
+    if cmd.phase == "closed":
+        for side in (BUY, SELL):
+            for order in list(inst.book.resting(side)):
+                engine._cancel_resting(order, CancelReason.CLOSED, events)
+
+
+def is_count(value: object, most: int) -> TypeGuard[int]:
+    """Whether ``value`` is an int (not a float, not a bool) from 1 to ``most``."""
+    return type(value) is int and 1 <= value <= most
+
+
+def _command_rejected(cmd: Command, code: Code) -> CommandRejected:
+    op = type(cmd).__struct_config__.tag
+    return CommandRejected(str(op), code.value, CODES[code])
