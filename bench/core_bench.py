@@ -23,22 +23,9 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from matching import (
-    MAX_AMOUNT,
-    CancelOrder,
-    Command,
-    Deposit,
-    Engine,
-    MarketConfig,
-    OpenAccount,
-    PlaceOrder,
-    ResourceClass,
-    SetCapacity,
-)
+from bench.peers_adapter import BUYER, SELLER, SYMBOL, CuxEngine
+from matching import CancelOrder, Command, Engine, PlaceOrder
 from matching.commands import Side
-
-SYMBOL = "bench-SPOT"
-BUYER, SELLER = "buyer", "seller"
 
 
 @dataclass(frozen=True)
@@ -49,17 +36,8 @@ class Workload:
 
 
 def _engine() -> Engine:
-    rc = ResourceClass("bench", lot_cu=100, tick=1, taker_fee_bps=10, maker_fee_bps=5)
-    engine = Engine(MarketConfig(classes=[rc]))
-    setup: list[Command] = [
-        OpenAccount(BUYER, ("consumer",)),
-        OpenAccount(SELLER, ("provider",)),
-        Deposit(BUYER, MAX_AMOUNT),
-        SetCapacity(SELLER, SYMBOL, 10**9),
-    ]
-    for command in setup:
-        engine.apply(engine.seq + 1, 0, command)
-    return engine
+    """A market of one buyer and one seller: the same as the peers' adapter."""
+    return CuxEngine().engine
 
 
 def mixed(ops: int, seed: int) -> Workload:

@@ -24,6 +24,7 @@ from matching import (
 from matching.commands import Side
 
 SYMBOL = "bench-SPOT"
+BUYER, SELLER = "buyer", "seller"
 _SIDES: tuple[Side, Side] = ("buy", "sell")
 
 
@@ -39,14 +40,14 @@ class CuxEngine:
         )
         self.engine = Engine(MarketConfig(classes=[rc]))
         setup: list[Command] = [
-            OpenAccount("buyer", ("consumer",)),
-            OpenAccount("seller", ("provider",)),
-            Deposit("buyer", MAX_AMOUNT),
-            SetCapacity("seller", SYMBOL, 10**9),
+            OpenAccount(BUYER, ("consumer",)),
+            OpenAccount(SELLER, ("provider",)),
+            Deposit(BUYER, MAX_AMOUNT),
+            SetCapacity(SELLER, SYMBOL, 10**9),
         ]
         for command in setup:
             self._apply(command)
-        self._accounts = ("buyer", "seller")
+        self._accounts = (BUYER, SELLER)
 
     def _apply(self, command: Command) -> None:
         engine = self.engine
