@@ -79,7 +79,8 @@ CODES: Final[dict[Code, str]] = {
     Code.INVALID_CLIENT_ORDER_ID: "a client order id is text of at most 64 characters",
     Code.NOTHING_TO_AMEND: "an amend needs a new quantity or a new price",
     Code.WOULD_TRADE: "a post-only order would have traded on arrival",
-    Code.INSUFFICIENT_FUNDS: "the available balance does not cover the order",
+    Code.INSUFFICIENT_FUNDS: "the available balance does not cover the order or "
+    "withdrawal",
     Code.INSUFFICIENT_CAPACITY: "the account's registered capacity does not cover "
     "the sell",
     Code.INVALID_AMOUNT: "amount must be a whole number of µcr, from 1 to the "
@@ -87,5 +88,5 @@ CODES: Final[dict[Code, str]] = {
     Code.UNKNOWN_ESCROW: "no open escrow has this trade id (it may be released "
     "already)",
     Code.ROLE_NOT_ALLOWED: "the account's roles do not allow this command",
-    Code.INVALID_PHASE: "this phase change is not allowed",
+    Code.INVALID_PHASE: "the phase is unknown, or the instrument is already in it",
 }
