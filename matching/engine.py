@@ -126,6 +126,7 @@ class Instrument:
         self.trading = phase == _TRADING
 
     def set_phase(self, phase: str) -> None:
+        """Enter ``phase``; only ``continuous`` accepts new orders and amends."""
         self.phase = phase
         self.trading = phase == _TRADING
 
@@ -145,8 +146,13 @@ class Engine:
     Attributes:
         seq: sequence number of the last command applied (0 before the first).
         now: timestamp of the last command applied, in ns since the epoch.
+        config: the configuration it was built with.
+        instruments: each instrument's spec, book and phase, by symbol.
         ledger: balances, escrows and capacity.
         orders: the open orders by id.
+        closed: the owner's account number of every terminal order, by id, so
+            that a cancel of one says ``ORDER_CLOSED``, not ``UNKNOWN_ORDER``.
+        trade_seq: the id of the last trade (trades count from 1).
     """
 
     def __init__(self, config: MarketConfig, book_factory: BookFactory = Book) -> None:

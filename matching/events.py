@@ -4,10 +4,10 @@
 server publishes them in that order. Names are past tense. Amounts are integers
 (µcr, lots, µcr per lot). Events are a tagged union on the field ``type``.
 
-Order lifecycle: `OrderAccepted` first, then any `Trade` the order takes part in,
-then at most one of `OrderCancelled` or `OrderExpired`, after which the order is
-terminal. An order that is still open after a command rests on the book with
-the leaves quantity of its last event.
+Order lifecycle: `OrderAccepted` first, then any `Trade` the order takes part in
+and any `OrderAmended`, then at most one of `OrderCancelled` or `OrderExpired`,
+after which the order is terminal. An order that is still open after a command
+rests on the book with the leaves quantity of its last event.
 """
 
 from __future__ import annotations
