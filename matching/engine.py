@@ -376,7 +376,8 @@ class Engine:
         book = inst.book
         side = BUY if cmd.side == "buy" else SELL
         is_market = cmd.type == "market"
-        tif_name = cmd.tif or ("IOC" if is_market else "GTC")
+        tif_name = _effective_tif(cmd)
+        assert isinstance(tif_name, str)  # `_check_place` accepted it
         tif = TIFS[tif_name]
         if is_market:
             price = MARKET_BUY_LIMIT if side == BUY else MARKET_SELL_LIMIT
@@ -609,18 +610,10 @@ class Engine:
 
     def _release(self, order: Order, open_qty: int) -> None:
         """Give back what ``open_qty`` open lots of ``order`` reserved."""
-        account = order.account
         if order.side == BUY:
-            amount = order.unit_hold * open_qty
-            self._held[account] -= amount
-            self._available[account] += amount
+            self.ledger.release(order.account, order.unit_hold * open_qty)
         elif open_qty:
-            committed = self.instruments[order.symbol].committed
-            left = committed[account] - open_qty
-            if left:
-                committed[account] = left
-            else:
-                del committed[account]
+            self.ledger.uncommit(order.symbol, order.account, open_qty)
 
     def _find_own_order(
         self, account_name: str, order_id: int
