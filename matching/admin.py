@@ -1,4 +1,4 @@
-"""The commands that are not orders: accounts, money, capacity, escrow, phases.
+"""The commands that are not orders: accounts, money, capacity and escrow.
 
 Each handler takes the engine, a command and the list of events to append to;
 like the order handlers, a bad command gives a `CommandRejected` event with a
@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, TypeGuard, get_args
 
-from matching.codes import CODES, CancelReason, Code
+from matching.codes import CODES, Code
 from matching.commands import (
     Command,
     Deposit,
     OpenAccount,
-    Phase,
     ReleaseEscrow,
     Role,
     SetCapacity,
-    SetPhase,
     Withdraw,
 )
 from matching.config import MAX_AMOUNT, MAX_LABEL, MAX_QTY, MAX_TOTAL
@@ -29,10 +27,8 @@ from matching.events import (
     Deposited,
     EscrowReleased,
     Event,
-    PhaseChanged,
     Withdrawn,
 )
-from matching.order import BUY, SELL
 
 if TYPE_CHECKING:
     from matching.engine import Engine
@@ -43,11 +39,9 @@ __all__ = [
     "open_account",
     "release_escrow",
     "set_capacity",
-    "set_phase",
     "withdraw",
 ]
 
-_PHASES: Final = get_args(Phase)
 _ROLES: Final = get_args(Role)
 
 
@@ -121,6 +115,10 @@ def release_escrow(engine: Engine, cmd: ReleaseEscrow, events: list[Event]) -> N
     if entry is None:
         events.append(_command_rejected(cmd, Code.UNKNOWN_ESCROW))
         return
+    inst = engine.instruments.get(entry.symbol)
+    if inst is not None and inst.window is not None:
+        events.append(_command_rejected(cmd, Code.ESCROW_LOCKED))
+        return
     if type(cmd.payout) is not int or not 0 <= cmd.payout <= entry.amount:
         events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
         return
@@ -137,23 +135,6 @@ def release_escrow(engine: Engine, cmd: ReleaseEscrow, events: list[Event]) -> N
             release.refund,
         )
     )
-
-
-def set_phase(engine: Engine, cmd: SetPhase, events: list[Event]) -> None:
-    inst = engine.instruments.get(cmd.symbol) if type(cmd.symbol) is str else None
-    if inst is None:
-        events.append(_command_rejected(cmd, Code.UNKNOWN_SYMBOL))
-        return
-    if cmd.phase not in _PHASES or cmd.phase == inst.phase:
-        events.append(_command_rejected(cmd, Code.INVALID_PHASE))
-        return
-    old = inst.phase
-    inst.set_phase(cmd.phase)
-    events.append(PhaseChanged(cmd.symbol, old, cmd.phase))
-    if cmd.phase == "closed":
-        for side in (BUY, SELL):
-            for order in list(inst.book.resting(side)):
-                engine._cancel_resting(order, CancelReason.CLOSED, events)
 
 
 def is_count(value: object, most: int) -> TypeGuard[int]:

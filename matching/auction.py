@@ -14,8 +14,12 @@ can at one price. `clearing_price` applies the rules of the design, in order:
    below the lowest, the lowest; equal to a candidate, that one; strictly
    between, the nearest candidate, the higher one on an exact middle. With no
    reference price, the lowest candidate.
-5. With no limit order in the book, market orders on both sides trade at the
-   reference price; without one, or with nothing executable, there is no price.
+5. When only market orders would execute (the most that can trade is no more
+   than the market orders of either side, which fill first), they trade at the
+   reference price, moved into the range between the best limit bid and the
+   best limit ask so that no limit order is better than the price and left
+   unfilled. Without a reference price, or with nothing executable, there is
+   no price.
 
 One more rule narrows the candidates before the ties are broken: every order
 whose limit is strictly better than the price must fill completely, so a
@@ -81,7 +85,15 @@ def clearing_price(
     ask_prices, ask_lots = _arrays(asks)
     candidates = np.union1d(bid_prices, ask_prices)
     if candidates.size == 0:
-        return _markets_only(market_buy, market_sell, reference)
+        return _markets_only(
+            bid_prices,
+            bid_lots,
+            ask_prices,
+            ask_lots,
+            market_buy,
+            market_sell,
+            reference,
+        )
 
     demand, supply, better_demand, better_supply = _curves(
         candidates, bid_prices, bid_lots, ask_prices, ask_lots, market_buy, market_sell
@@ -90,6 +102,16 @@ def clearing_price(
     best = int(volume.max())
     if best == 0:
         return NO_CLEARING
+    if best <= min(market_buy, market_sell):
+        return _markets_only(
+            bid_prices,
+            bid_lots,
+            ask_prices,
+            ask_lots,
+            market_buy,
+            market_sell,
+            reference,
+        )
 
     # Rule 1, with the strictly-better rule: the candidates that trade the most.
     # Market orders come first in the allocation; when they alone are more than
@@ -173,9 +195,29 @@ def _break_tie(
     return int(tied[above])
 
 
-def _markets_only(market_buy: int, market_sell: int, reference: int | None) -> Clearing:
-    """Rule 5: no limit order at all; market orders trade at the reference."""
+def _markets_only(
+    bid_prices: _Ints,
+    bid_lots: _Ints,
+    ask_prices: _Ints,
+    ask_lots: _Ints,
+    market_buy: int,
+    market_sell: int,
+    reference: int | None,
+) -> Clearing:
+    """Rule 5: only market orders execute; they trade at the reference price,
+    kept between the best limit bid and the best limit ask."""
     volume = min(market_buy, market_sell)
     if volume == 0 or reference is None:
         return NO_CLEARING
-    return Clearing(reference, volume, market_buy - market_sell)
+    price = reference
+    if bid_prices.size:
+        price = max(price, int(bid_prices[-1]))
+    if ask_prices.size:
+        price = min(price, int(ask_prices[0]))
+    demand = market_buy + int(
+        bid_lots[np.searchsorted(bid_prices, price, "left") :].sum()
+    )
+    supply = market_sell + int(
+        ask_lots[: np.searchsorted(ask_prices, price, "right")].sum()
+    )
+    return Clearing(price, min(demand, supply), demand - supply)

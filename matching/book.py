@@ -15,6 +15,9 @@ Layout, chosen for speed in plain CPython (see bench/README.md):
 The book knows nothing of money except what a market buy can afford: the engine
 passes a budget and the fee rate, and the book stops filling when the next lot
 would cost more. It never reads a clock and never fails on a valid call.
+
+In a call phase orders rest without matching, so the book may be crossed; a call
+auction then takes the executable lots off both sides with `Book.take`.
 """
 
 from __future__ import annotations
@@ -272,7 +275,48 @@ class Book:
                     return got
         return got
 
+    def take(self, side: int, qty: int) -> list[tuple[Order, int]]:
+        """Take ``qty`` lots off ``side``, best price first, oldest first.
+
+        Used by a call auction once it knows its volume. Returns each order with
+        the lots taken from it, in priority order; the orders' ``leaves`` are
+        lowered (to 0 for those taken completely, which leave the book).
+        ``qty`` must not exceed the side's volume.
+        """
+        levels = self._levels[side]
+        taken: list[tuple[Order, int]] = []
+        while qty:
+            best = self.bid if side == BUY else self.ask
+            level = levels[best]
+            orders = level.orders
+            head = level.head
+            while qty:
+                order = orders[head]
+                open_qty = order.leaves
+                if not open_qty:
+                    head += 1
+                    level.dead -= 1
+                    continue
+                lots = qty if qty < open_qty else open_qty
+                taken.append((order, lots))
+                qty -= lots
+                level.qty -= lots
+                order.leaves = open_qty - lots
+                if lots == open_qty:
+                    head += 1
+                    if not level.qty:
+                        break
+            if level.qty:
+                level.head = head
+            else:
+                self._drop_level(side, best)
+        return taken
+
     # -- reading ----------------------------------------------------------------
+
+    def levels(self, side: int) -> list[tuple[int, int]]:
+        """Every level of ``side`` as (price, qty), in no particular order."""
+        return [(price, level.qty) for price, level in self._levels[side].items()]
 
     def depth(self, side: int, n: int | None = None) -> list[tuple[int, int]]:
         """The best ``n`` levels of ``side`` (all if None) as (price, qty)."""
@@ -300,8 +344,9 @@ class Book:
         """Total open lots on ``side``."""
         return sum(level.qty for level in self._levels[side].values())
 
-    def check(self) -> None:
-        """Raise `InvariantViolation` if the book's structure is inconsistent."""
+    def check(self, crossed_ok: bool = False) -> None:
+        """Raise `InvariantViolation` if the book's structure is inconsistent,
+        or if it is crossed and ``crossed_ok`` is False."""
         for side in (BUY, SELL):
             levels = self._levels[side]
             heap_prices = {-p if side == BUY else p for p in self._heaps[side]}
@@ -329,7 +374,7 @@ class Book:
             raise InvariantViolation(
                 f"cached best {self.bid}/{self.ask}, real {want_bid}/{want_ask}"
             )
-        if self.bid >= self.ask:
+        if self.bid >= self.ask and not crossed_ok:
             raise InvariantViolation(f"book crossed: bid {self.bid} ask {self.ask}")
 
     # -- internals --------------------------------------------------------------

@@ -38,6 +38,11 @@ class Code(StrEnum):
     UNKNOWN_ESCROW = "UNKNOWN_ESCROW"
     ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED"
     INVALID_PHASE = "INVALID_PHASE"
+    INVALID_SCHEDULE = "INVALID_SCHEDULE"
+    UNKNOWN_CLASS = "UNKNOWN_CLASS"
+    INVALID_WINDOW = "INVALID_WINDOW"
+    INSTRUMENT_EXISTS = "INSTRUMENT_EXISTS"
+    ESCROW_LOCKED = "ESCROW_LOCKED"
 
 
 class CancelReason(StrEnum):
@@ -55,6 +60,9 @@ class CancelReason(StrEnum):
     """A market buy ran out of money before it filled completely."""
     CLOSED = "closed"
     """The instrument closed while the order was open."""
+    AUCTION_ENDED = "auction_ended"
+    """The rest of an IOC order entered in a call phase, after the auction it
+    was entered for."""
 
 
 CODES: Final[dict[Code, str]] = {
@@ -88,5 +96,14 @@ CODES: Final[dict[Code, str]] = {
     Code.UNKNOWN_ESCROW: "no open escrow has this trade id (it may be released "
     "already)",
     Code.ROLE_NOT_ALLOWED: "the account's roles do not allow this command",
-    Code.INVALID_PHASE: "the phase is unknown, or the instrument is already in it",
+    Code.INVALID_PHASE: "the phase is unknown, the instrument is already in it, "
+    "or a future's trading has ended",
+    Code.INVALID_SCHEDULE: "a scheduled change needs a time after the current one, "
+    "and a batch interval from 1 to 3,600,000 ms only for the batch phase",
+    Code.UNKNOWN_CLASS: "no resource class with futures has this name",
+    Code.INVALID_WINDOW: "a window starts on a whole hour, lasts 1 to 24 hours and "
+    "its gate is still ahead",
+    Code.INSTRUMENT_EXISTS: "this window is already listed",
+    Code.ESCROW_LOCKED: "a future's escrow is settled by its delivery, not released "
+    "by command",
 }

@@ -20,9 +20,11 @@ __all__ = [
     "CancelOrder",
     "Command",
     "Deposit",
+    "ListFuture",
     "OpenAccount",
     "PlaceOrder",
     "ReleaseEscrow",
+    "SchedulePhase",
     "SetCapacity",
     "SetPhase",
     "Tick",
@@ -34,7 +36,7 @@ OrderType = Literal["limit", "market"]
 TimeInForce = Literal["GTC", "IOC", "FOK", "GTD"]
 SelfTradePrevention = Literal["cancel_taker", "cancel_maker", "cancel_both"]
 Role = Literal["consumer", "provider", "operator"]
-Phase = Literal["continuous", "halted", "closed"]
+Phase = Literal["pre_open", "continuous", "batch", "closing", "halted", "closed"]
 
 
 class _Command(
@@ -151,14 +153,57 @@ class ReleaseEscrow(_Command, tag="release_escrow", frozen=True):
 
 
 class SetPhase(_Command, tag="set_phase", frozen=True):
-    """Change an instrument's trading phase.
+    """Change an instrument's trading phase now.
 
-    ``halted`` and ``closed`` accept cancels but no new orders or amends;
-    ``closed`` also cancels every open order.
+    ``pre_open`` and ``closing`` are call phases: orders collect without
+    trading and an indicative price is published. ``batch`` collects orders
+    too and runs an auction every ``interval_ms``. ``continuous`` matches each
+    order on arrival. ``halted`` and ``closed`` accept cancels only; ``closed``
+    also cancels every open order.
+
+    Entering ``continuous`` or ``batch`` from any phase but ``continuous``
+    runs an auction first (the opening auction from ``pre_open``); entering
+    ``closed`` from ``closing`` runs the closing auction. See `matching.phases`.
+
+    Attributes:
+        symbol: the instrument.
+        phase: the new phase.
+        interval_ms: for ``batch``, the time between auctions in ms; None takes
+            the resource class's ``batch_interval_ms``. Other phases take None.
     """
 
     symbol: str
     phase: Phase
+    interval_ms: int | None = None
+
+
+class SchedulePhase(_Command, tag="schedule_phase", frozen=True):
+    """Change an instrument's phase at a later time ``at`` (ns since the epoch).
+
+    The change happens as if a `SetPhase` were applied at ``at``, before any
+    command stamped later. A scheduled change that finds the instrument already
+    in that phase does nothing.
+    """
+
+    symbol: str
+    phase: Phase
+    at: int
+    interval_ms: int | None = None
+
+
+class ListFuture(_Command, tag="list_future", frozen=True):
+    """List the future of a resource class for the window starting at ``start``.
+
+    Attributes:
+        resource_class: a class with futures terms.
+        start: the window's start in ns since the epoch, on a whole hour (UTC);
+            the window's gate must still be ahead.
+        hours: the window's length, 1 to 24 hours.
+    """
+
+    resource_class: str
+    start: int
+    hours: int = 1
 
 
 class Tick(_Command, tag="tick", frozen=True):
@@ -175,5 +220,7 @@ Command = (
     | CancelOrder
     | AmendOrder
     | SetPhase
+    | SchedulePhase
+    | ListFuture
     | Tick
 )

@@ -1,10 +1,12 @@
 """The engine: applies one stamped command at a time and returns its events.
 
 The engine owns the books, the live orders, the ledger and the timers. It reads
-time only from the commands' timestamps: before a command is applied, every GTD
-order whose expiry is at or before the command's timestamp expires, so a `Tick`
-command is enough to drive the timers. The same commands with the same stamps
-always give the same events and the same state hash.
+time only from the commands' timestamps: before a command is applied, every timer
+at or before the command's timestamp fires, in time order (GTD expiries, batch
+auctions, scheduled phase changes, the futures lifecycle; see
+`matching.phases`), so a `Tick` command is enough to drive them. The same
+commands with the same stamps always give the same events and the same state
+hash.
 
 A client's mistake gives an `OrderRejected` or `CommandRejected` event and
 changes nothing; exceptions are raised only for a sequencer that breaks its
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, get_args
 
-from matching import admin, state
+from matching import admin, futures, phases, state
 from matching.admin import is_count
 from matching.book import (
     FILL,
@@ -34,10 +36,12 @@ from matching.commands import (
     CancelOrder,
     Command,
     Deposit,
+    ListFuture,
     OpenAccount,
     OrderType,
     PlaceOrder,
     ReleaseEscrow,
+    SchedulePhase,
     SetCapacity,
     SetPhase,
     Tick,
@@ -50,6 +54,7 @@ from matching.config import (
     MAX_TIME,
     InstrumentSpec,
     MarketConfig,
+    ResourceClass,
 )
 from matching.errors import SequenceError
 from matching.events import (
@@ -61,6 +66,7 @@ from matching.events import (
     OrderRejected,
     Trade,
 )
+from matching.futures import Lease, Window
 from matching.ledger import Ledger
 from matching.order import (
     BUY,
@@ -81,6 +87,7 @@ from matching.order import (
     Order,
     unit_hold,
 )
+from matching.phases import BATCH, CALL_PHASES, LISTING, OPEN_PHASES
 from matching.state import EngineState
 
 __all__ = ["Engine", "Instrument"]
@@ -95,20 +102,44 @@ class Instrument:
     """One instrument's runtime state: its spec, book and trading phase.
 
     The fields the hot path reads (tick, fee rates) are copied out of the spec.
+
+    Attributes:
+        phase: the trading phase (see `matching.phases`).
+        trading: whether orders match on arrival (``continuous``).
+        accepting: whether new orders and amends are accepted.
+        call: whether orders collect for an auction (a call phase).
+        fast: whether the engine's fast path may place its plain orders.
+        last_price: the last traded or auction price, the auctions' reference.
+        batch_ms: the interval between batch auctions; 0 outside ``batch``.
+        next_batch: when the next batch auction runs; 0 outside ``batch``.
+        indicative: the last indicative (price, volume, surplus, bid, ask)
+            published in this call phase, or None.
+        ioc: ids of the IOC orders entered in a call phase, cancelled after the
+            next auction.
+        window: a future's delivery window and positions; None for spot.
     """
 
     __slots__ = (
+        "accepting",
+        "batch_ms",
         "book",
+        "call",
         "capacity",
         "committed",
+        "fast",
         "hold_bps",
+        "indicative",
+        "ioc",
+        "last_price",
         "maker_bps",
+        "next_batch",
         "phase",
         "spec",
         "symbol",
         "taker_bps",
         "tick",
         "trading",
+        "window",
     )
 
     def __init__(
@@ -122,13 +153,23 @@ class Instrument:
         self.taker_bps = spec.taker_fee_bps
         self.maker_bps = spec.maker_fee_bps
         self.hold_bps = spec.max_fee_bps
-        self.phase = phase
-        self.trading = phase == _TRADING
+        self.last_price: int | None = None
+        self.batch_ms = 0
+        self.next_batch = 0
+        self.indicative: tuple[int | None, int, int, int | None, int | None] | None = (
+            None
+        )
+        self.ioc: list[int] = []
+        self.window: Window | None = None
+        self.set_phase(phase)
 
     def set_phase(self, phase: str) -> None:
-        """Enter ``phase``; only ``continuous`` accepts new orders and amends."""
+        """Enter ``phase`` and set the flags that follow from it."""
         self.phase = phase
         self.trading = phase == _TRADING
+        self.accepting = phase in OPEN_PHASES
+        self.call = phase in CALL_PHASES
+        self.fast = self.trading and self.spec.kind == "spot"
 
 
 BookFactory = Callable[[], Any]
@@ -139,7 +180,7 @@ class Engine:
 
     Args:
         config: the market's resource classes; their spot instruments are listed
-            in the ``continuous`` phase.
+            in each class's ``spot_phase``.
         book_factory: makes an empty book per instrument; tests pass the simple
             reference book here to check the fast one.
 
@@ -153,10 +194,14 @@ class Engine:
         closed: the owner's account number of every terminal order, by id, so
             that a cancel of one says ``ORDER_CLOSED``, not ``UNKNOWN_ORDER``.
         trade_seq: the id of the last trade (trades count from 1).
+        leases: the futures leases being delivered, by id.
+        lease_seq: the id of the last lease (leases count from 1).
     """
 
     def __init__(self, config: MarketConfig, book_factory: BookFactory = Book) -> None:
         self.config = config
+        self.classes: dict[str, ResourceClass] = {c.name: c for c in config.classes}
+        self.book_factory = book_factory
         self.seq = 0
         self.now = 0
         self.ledger = Ledger()
@@ -166,12 +211,27 @@ class Engine:
         self.orders: dict[int, Order] = {}
         self.closed: dict[int, int] = {}
         self.trade_seq = 0
-        self.instruments: dict[str, Instrument] = {
-            spec.symbol: Instrument(spec, book_factory(), _TRADING, self.ledger)
-            for spec in config.instruments()
-        }
+        self.leases: dict[int, Lease] = {}
+        self.lease_seq = 0
         self._expiries: list[tuple[int, int]] = []
         self._next_expiry = _NEVER
+        self._timers: list[phases.Timer] = []
+        self._timer_serial = 0
+        self._next_timer = _NEVER
+        # Instruments whose call book changed during the current command, in
+        # the order they changed (a dict, so the order is deterministic).
+        self._dirty: dict[str, None] = {}
+        self.instruments: dict[str, Instrument] = {}
+        for spec in config.instruments():
+            phase = self.classes[spec.resource_class].spot_phase
+            inst = Instrument(spec, book_factory(), phase, self.ledger)
+            self.instruments[spec.symbol] = inst
+            if phase == "batch":
+                inst.batch_ms = self.classes[spec.resource_class].batch_interval_ms
+                inst.next_batch = inst.batch_ms * phases.MS
+                phases.schedule(self, inst.next_batch, BATCH, spec.symbol, None, None)
+        if any(c.futures and c.futures.list_ahead_hours for c in config.classes):
+            phases.schedule(self, 0, LISTING, "", None, None)
         self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
@@ -180,7 +240,9 @@ class Engine:
             Withdraw: partial(admin.withdraw, self),
             OpenAccount: partial(admin.open_account, self),
             SetCapacity: partial(admin.set_capacity, self),
-            SetPhase: partial(admin.set_phase, self),
+            SetPhase: partial(phases.set_phase, self),
+            SchedulePhase: partial(phases.schedule_phase, self),
+            ListFuture: partial(futures.list_future, self),
             ReleaseEscrow: partial(admin.release_escrow, self),
             Tick: _ignore,
         }
@@ -190,8 +252,9 @@ class Engine:
     def apply(self, seq: int, ts: int, command: Command) -> list[Event]:
         """Apply ``command`` stamped with sequence number ``seq`` at time ``ts``.
 
-        Returns the events it caused, in the order they happened: first the
-        expiries its timestamp triggered, then its own.
+        Returns the events it caused, in the order they happened: first those
+        of the timers its timestamp passed, then its own, then the indicative
+        prices of the call books it changed.
 
         Raises:
             SequenceError: ``seq`` is not the next number, or ``ts`` is not an
@@ -215,10 +278,27 @@ class Engine:
         self.seq = seq
         self.now = ts
         events: list[Event] = []
-        if ts >= self._next_expiry:
-            self._expire(ts, events)
+        if ts >= self._next_expiry or ts >= self._next_timer:
+            self._run_timers(ts, events)
         handler(command, events)
+        if self._dirty:
+            phases.publish_indicatives(self, events)
         return events
+
+    def _run_timers(self, now: int, events: list[Event]) -> None:
+        """Fire every timer due by ``now`` in time order, expiries first on ties."""
+        timers = self._timers
+        while True:
+            at = timers[0][0] if timers else _NEVER
+            if self._next_expiry <= at:
+                if self._next_expiry > now:
+                    break
+                self._expire(min(at, now), events)
+            else:
+                if at > now:
+                    break
+                phases.fire(self, heapq.heappop(timers), events)
+        self._next_timer = timers[0][0] if timers else _NEVER
 
     # -- state ------------------------------------------------------------------
 
@@ -262,7 +342,7 @@ class Engine:
         if (
             inst is None
             or account is None
-            or not inst.trading
+            or not inst.fast
             or cmd.type != "limit"
             or (tif is not None and tif != "GTC" and tif != "IOC")
             or cmd.post_only is not False
@@ -399,7 +479,7 @@ class Engine:
         budget = UNLIMITED
         shortage: Code | None = None
         if side == SELL:
-            if not ledger.commit(inst.symbol, account, cmd.qty):
+            if not self._commit_sell(inst, account, cmd.qty):
                 shortage = Code.INSUFFICIENT_CAPACITY
         elif is_market:
             budget = ledger.available[account]
@@ -444,6 +524,16 @@ class Engine:
                 cmd.client_order_id,
             )
         )
+        if inst.call:
+            # A call phase: the order waits for the auction.
+            book.add(order)
+            self.orders[order.order_id] = order
+            if tif == GTD:
+                self._add_expiry(order)
+            elif tif == IOC:
+                inst.ioc.append(order.order_id)
+            self._dirty[inst.symbol] = None
+            return
         if tif == FOK and book.fillable(order, price, budget, inst.taker_bps) < cmd.qty:
             self._end_taker(order, CancelReason.FILL_OR_KILL, events)
             return
@@ -463,7 +553,7 @@ class Engine:
             return Code.UNKNOWN_SYMBOL
         if account is None:
             return Code.UNKNOWN_ACCOUNT
-        if not inst.trading:
+        if not inst.accepting:
             return Code.NOT_TRADING
         if cmd.side not in SIDE_NAMES:
             return Code.INVALID_SIDE
@@ -495,7 +585,17 @@ class Engine:
                 return Code.INVALID_EXPIRY
         elif cmd.expire_at is not None:
             return Code.INVALID_EXPIRY
+        # Nothing trades on arrival in a call phase, and a market buy's cost
+        # cannot be held before its price is known.
+        if inst.call and (cmd.type == "market" or tif == "FOK" or cmd.post_only):
+            return Code.NOT_TRADING
         return None
+
+    def _commit_sell(self, inst: Instrument, account: int, lots: int) -> bool:
+        """Reserve capacity for ``lots`` more open sell lots, if it allows."""
+        if inst.window is not None:
+            return futures.commit_sell(inst, account, lots)
+        return self.ledger.commit(inst.symbol, account, lots)
 
     def _take_and_rest(
         self, inst: Instrument, order: Order, budget: int, events: list[Event]
@@ -539,6 +639,7 @@ class Engine:
         taker_buys = taker.side == BUY
         taker_side = SIDE_NAMES[taker.side]
         taker_name = names[taker.account]
+        window = inst.window
         leaves = start
         for kind, maker, price, qty in out:
             if kind != FILL:
@@ -569,6 +670,9 @@ class Engine:
                 seller_bps,
                 buyer.unit_hold * qty,
             )
+            inst.last_price = price
+            if window is not None:
+                window.bought(buyer.account, qty)
             events.append(
                 Trade(
                     self.trade_seq,
@@ -646,7 +750,10 @@ class Engine:
     def _cancel_resting(self, order: Order, reason: str, events: list[Event]) -> None:
         """Take a resting order off its book and give back what it reserved."""
         open_qty = order.leaves
-        self.instruments[order.symbol].book.remove(order)
+        inst = self.instruments[order.symbol]
+        inst.book.remove(order)
+        if inst.call:
+            self._dirty[inst.symbol] = None
         self._close(order, open_qty, _cancelled(self, order, reason), events)
 
     def _amend(self, cmd: AmendOrder, events: list[Event]) -> None:
@@ -683,7 +790,7 @@ class Engine:
         else:
             hold = 0
             extra = leaves - old_leaves
-            if extra > 0 and not self.ledger.commit(order.symbol, order.account, extra):
+            if extra > 0 and not self._commit_sell(inst, order.account, extra):
                 events.append(
                     _order_rejected(
                         cmd.account,
@@ -712,6 +819,8 @@ class Engine:
                 order.client_order_id,
             )
         )
+        if inst.call:
+            self._dirty[inst.symbol] = None
         if keeps_place:
             inst.book.reduce(order, leaves)
             return
@@ -724,11 +833,14 @@ class Engine:
         moved.unit_hold = hold
         inst.book.remove(order)
         self.orders[moved.order_id] = moved
-        self._take_and_rest(inst, moved, UNLIMITED, events)
+        if inst.trading:
+            self._take_and_rest(inst, moved, UNLIMITED, events)
+        else:
+            inst.book.add(moved)
 
     def _check_amend(self, cmd: AmendOrder, order: Order) -> Code | None:
         inst = self.instruments[order.symbol]
-        if not inst.trading:
+        if not inst.accepting:
             return Code.NOT_TRADING
         if cmd.qty is None and cmd.price is None:
             return Code.NOTHING_TO_AMEND
@@ -747,6 +859,7 @@ class Engine:
         if (
             price != order.price
             and order.post_only
+            and inst.trading
             and inst.book.would_trade(order.side, price)
         ):
             return Code.WOULD_TRADE
@@ -776,7 +889,10 @@ class Engine:
             if order is None:
                 continue
             open_qty = order.leaves
-            self.instruments[order.symbol].book.remove(order)
+            inst = self.instruments[order.symbol]
+            inst.book.remove(order)
+            if inst.call:
+                self._dirty[inst.symbol] = None
             expired = OrderExpired(
                 order_id,
                 self.ledger.names[order.account],

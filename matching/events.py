@@ -18,17 +18,27 @@ from matching.commands import Role
 
 __all__ = [
     "AccountOpened",
+    "AuctionCleared",
+    "AuctionTrade",
     "CapacitySet",
     "CommandRejected",
+    "DeliveryEnded",
+    "DeliveryStarted",
     "Deposited",
     "EscrowReleased",
     "Event",
+    "FutureListed",
+    "IndicativePrice",
+    "LeaseCreated",
+    "LeaseEnded",
     "OrderAccepted",
     "OrderAmended",
     "OrderCancelled",
     "OrderExpired",
     "OrderRejected",
     "PhaseChanged",
+    "PhaseScheduled",
+    "SettlementFixed",
     "Trade",
     "Withdrawn",
 ]
@@ -185,9 +195,134 @@ class CapacitySet(_Event, tag="capacity_set", frozen=True):
 
 
 class PhaseChanged(_Event, tag="phase_changed", frozen=True):
+    """An instrument entered ``phase``; ``interval_ms`` is set for ``batch``."""
+
     symbol: str
     old_phase: str
     phase: str
+    interval_ms: int | None = None
+
+
+class PhaseScheduled(_Event, tag="phase_scheduled", frozen=True):
+    """A phase change will happen at ``at`` (ns since the epoch)."""
+
+    symbol: str
+    phase: str
+    at: int
+    interval_ms: int | None
+
+
+class IndicativePrice(_Event, tag="indicative_price", frozen=True):
+    """What an auction would give if it ran now, published in a call phase
+    whenever it changes.
+
+    ``price`` is None when nothing is executable; ``best_bid`` and ``best_ask``
+    are the best limit prices on the book (None for an empty side).
+    ``surplus`` is demand minus supply at the price.
+    """
+
+    symbol: str
+    price: int | None
+    volume: int
+    surplus: int
+    best_bid: int | None
+    best_ask: int | None
+
+
+class AuctionCleared(_Event, tag="auction_cleared", frozen=True):
+    """A call auction ran: its `AuctionTrade` events follow, all at ``price``.
+
+    ``kind`` is ``opening`` (from pre_open), ``reopening`` (from a halt),
+    ``batch`` or ``closing``. ``price`` is None when nothing was executable;
+    ``best_bid`` and ``best_ask`` are the book's best prices before it ran.
+    """
+
+    symbol: str
+    kind: str
+    price: int | None
+    volume: int
+    surplus: int
+    best_bid: int | None
+    best_ask: int | None
+
+
+class AuctionTrade(_Event, tag="auction_trade", frozen=True):
+    """A buy and a sell order traded in a call auction, at its uniform price.
+
+    An auction has no maker and no taker: both sides pay the taker fee rate.
+    ``buyer_fee`` is what the buyer paid the venue; the seller's fee is taken
+    from its proceeds when the escrow ``trade_id`` is released.
+    """
+
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    buy_order_id: int
+    sell_order_id: int
+    buyer: str
+    seller: str
+    buy_leaves: int
+    sell_leaves: int
+    buyer_fee: int
+
+
+class FutureListed(_Event, tag="future_listed", frozen=True):
+    """A future was listed; it trades until ``gate_at`` and is delivered in
+    ``[start, end)``. Times are ns since the epoch."""
+
+    symbol: str
+    resource_class: str
+    start: int
+    end: int
+    closing_call_at: int
+    gate_at: int
+
+
+class SettlementFixed(_Event, tag="settlement_fixed", frozen=True):
+    """A future's trading ended at its gate with this settlement price: the
+    closing auction's price, else the last traded price, else None."""
+
+    symbol: str
+    price: int | None
+
+
+class DeliveryStarted(_Event, tag="delivery_started", frozen=True):
+    """A future's window began: its net positions became leases (`LeaseCreated`).
+
+    ``lots`` is the total delivered.
+    """
+
+    symbol: str
+    lots: int
+
+
+class LeaseCreated(_Event, tag="lease_created", frozen=True):
+    """``provider`` owes ``consumer`` ``lots`` of compute in ``[start, end)``,
+    bought at ``price`` µcr per lot."""
+
+    lease_id: int
+    symbol: str
+    consumer: str
+    provider: str
+    lots: int
+    price: int
+    start: int
+    end: int
+
+
+class LeaseEnded(_Event, tag="lease_ended", frozen=True):
+    """A lease reached a terminal ``state`` (``expired``: its window ended)."""
+
+    lease_id: int
+    symbol: str
+    state: str
+
+
+class DeliveryEnded(_Event, tag="delivery_ended", frozen=True):
+    """A future's window ended: its leases expired and its sellers were paid."""
+
+    symbol: str
 
 
 Event = (
@@ -204,4 +339,14 @@ Event = (
     | Withdrawn
     | CapacitySet
     | PhaseChanged
+    | PhaseScheduled
+    | IndicativePrice
+    | AuctionCleared
+    | AuctionTrade
+    | FutureListed
+    | SettlementFixed
+    | DeliveryStarted
+    | LeaseCreated
+    | LeaseEnded
+    | DeliveryEnded
 )

@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from matching.commands import Role
+from matching.config import HOUR, future_instrument
 from matching.errors import ConfigError, InvariantViolation
+from matching.futures import Lease, Window, link_overlaps
 from matching.ledger import Escrow
-from matching.order import BUY, GTD, SELL, Order
+from matching.order import BUY, GTD, IOC, SELL, Order
+from matching.phases import Timer
 
 if TYPE_CHECKING:
     from matching.config import MarketConfig
-    from matching.engine import BookFactory, Engine
+    from matching.engine import BookFactory, Engine, Instrument
 
 __all__ = ["EngineState", "check", "restore", "snapshot", "state_hash"]
 
@@ -35,11 +38,29 @@ class AccountState(msgspec.Struct, array_like=True):
     escrow: int
 
 
+class WindowState(msgspec.Struct, array_like=True):
+    resource_class: str
+    start: int
+    end: int
+    call_at: int
+    gate_at: int
+    stage: str
+    settlement: int | None
+    long: list[tuple[int, int]]
+    delivering: list[tuple[int, int]]
+
+
 class InstrumentState(msgspec.Struct, array_like=True):
     symbol: str
     phase: str
     bids: list[Order]
     asks: list[Order]
+    last_price: int | None
+    batch_ms: int
+    next_batch: int
+    indicative: tuple[int | None, int, int, int | None, int | None] | None
+    ioc: list[int]
+    window: WindowState | None
 
 
 class EngineState(msgspec.Struct):
@@ -58,6 +79,10 @@ class EngineState(msgspec.Struct):
     capacity: list[tuple[str, int, int]]
     committed: list[tuple[str, int, int]]
     closed: list[tuple[int, int]]
+    leases: list[Lease]
+    lease_seq: int
+    timers: list[Timer]
+    timer_serial: int
 
 
 def snapshot(engine: Engine) -> EngineState:
@@ -74,6 +99,12 @@ def snapshot(engine: Engine) -> EngineState:
                 inst.phase,
                 [o.copy() for o in inst.book.resting(BUY)],
                 [o.copy() for o in inst.book.resting(SELL)],
+                inst.last_price,
+                inst.batch_ms,
+                inst.next_batch,
+                inst.indicative,
+                [i for i in inst.ioc if i in engine.orders],
+                _window_state(inst.spec.resource_class, inst.window),
             )
             for symbol, inst in sorted(engine.instruments.items())
         ],
@@ -94,6 +125,26 @@ def snapshot(engine: Engine) -> EngineState:
         capacity=_flatten(ledger.capacity),
         committed=_flatten(ledger.committed),
         closed=sorted(engine.closed.items()),
+        leases=[engine.leases[k] for k in sorted(engine.leases)],
+        lease_seq=engine.lease_seq,
+        timers=sorted(engine._timers),
+        timer_serial=engine._timer_serial,
+    )
+
+
+def _window_state(resource_class: str, window: Window | None) -> WindowState | None:
+    if window is None:
+        return None
+    return WindowState(
+        resource_class,
+        window.start,
+        window.end,
+        window.call_at,
+        window.gate_at,
+        window.stage,
+        window.settlement,
+        sorted(window.long.items()),
+        sorted(window.delivering.items()),
     )
 
 
@@ -138,26 +189,61 @@ def restore(
     for symbol, account, lots in state.committed:
         ledger.capacity_of(symbol)[1][account] = lots
     engine.closed = dict(state.closed)
+    engine.leases = {lease.lease_id: lease for lease in state.leases}
+    engine.lease_seq = state.lease_seq
+    engine._timers = list(state.timers)
+    engine._timer_serial = state.timer_serial
+    engine._next_timer = min((t[0] for t in state.timers), default=1 << 63)
     for inst_state in state.instruments:
-        inst = engine.instruments[inst_state.symbol]
+        inst = _instrument(engine, inst_state)
         inst.set_phase(inst_state.phase)
+        inst.last_price = inst_state.last_price
+        inst.batch_ms = inst_state.batch_ms
+        inst.next_batch = inst_state.next_batch
+        inst.indicative = inst_state.indicative
+        inst.ioc = list(inst_state.ioc)
         for order in inst_state.bids + inst_state.asks:
             live = order.copy()
             inst.book.add(live)
             engine.orders[live.order_id] = live
             if live.tif == GTD:
                 engine._add_expiry(live)
+    for inst in engine.instruments.values():
+        if inst.window is not None:
+            link_overlaps(engine, inst)
     return engine
+
+
+def _instrument(engine: Engine, inst_state: InstrumentState) -> Instrument:
+    """The engine's instrument for ``inst_state``, listing a future if need be."""
+    from matching.engine import Instrument
+
+    saved = inst_state.window
+    if saved is None:
+        return engine.instruments[inst_state.symbol]
+    rc = engine.classes[saved.resource_class]
+    spec = future_instrument(rc, saved.start, (saved.end - saved.start) // HOUR)
+    inst = Instrument(spec, engine.book_factory(), inst_state.phase, engine.ledger)
+    window = Window(saved.start, saved.end, saved.call_at, saved.gate_at)
+    window.stage = saved.stage
+    window.settlement = saved.settlement
+    window.long = dict(saved.long)
+    window.delivering = dict(saved.delivering)
+    inst.window = window
+    engine.instruments[spec.symbol] = inst
+    return inst
 
 
 def check(engine: Engine) -> None:
     """Raise `InvariantViolation` if any invariant of the engine is broken.
 
-    Checked: each book's structure and that it is not crossed; conservation of
-    money and no negative balance; every account's held balance equals the holds
-    of its open buy orders; committed capacity equals open sells plus delivery
-    obligations; the open-order table and the books agree; no open order is
-    also closed; no GTD order is open past its expiry.
+    Checked: each book's structure, and that it is not crossed in continuous
+    trading; conservation of money and no negative balance; every account's
+    held balance equals the holds of its open buy orders; committed capacity
+    equals open sells plus delivery obligations; a future's long positions
+    equal its unreleased purchases; the open-order table and the books agree;
+    no open order is also closed; no GTD order is open past its expiry; no IOC
+    order rests in continuous trading.
     """
     ledger = engine.ledger
     ledger.check()
@@ -165,7 +251,7 @@ def check(engine: Engine) -> None:
     committed: Counter[tuple[str, int]] = Counter()
     resting: dict[int, Order] = {}
     for symbol, inst in engine.instruments.items():
-        inst.book.check()
+        inst.book.check(crossed_ok=not inst.trading)
         for side in (BUY, SELL):
             for order in inst.book.resting(side):
                 if order.symbol != symbol or order.side != side:
@@ -179,8 +265,21 @@ def check(engine: Engine) -> None:
                     committed[symbol, order.account] += order.leaves
                 if order.tif == GTD and order.expire_at <= engine.now:
                     raise InvariantViolation(f"order {order.order_id} outlived expiry")
+                if order.tif == IOC and inst.trading:
+                    raise InvariantViolation(f"IOC order {order.order_id} rests")
+    bought: Counter[tuple[str, int]] = Counter()
     for entry in ledger.escrows.values():
         committed[entry.symbol, entry.seller] += entry.lots
+        bought[entry.symbol, entry.buyer] += entry.lots
+    for symbol, inst in engine.instruments.items():
+        window = inst.window
+        if window is None:
+            continue
+        want = {a: n for (s, a), n in bought.items() if s == symbol}
+        if window.long != want:
+            raise InvariantViolation(
+                f"{symbol}: long positions {window.long} != purchases {want}"
+            )
 
     if held != ledger.held:
         raise InvariantViolation(f"held balances {ledger.held} != order holds {held}")

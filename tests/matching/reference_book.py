@@ -152,7 +152,26 @@ class ReferenceBook:
         trial.match(trial_taker, limit, budget, fee_bps, [])
         return taker.leaves - trial_taker.leaves
 
+    def take(self, side: int, qty: int) -> list[tuple[Order, int]]:
+        """Take ``qty`` lots off ``side`` in priority order (a call auction)."""
+        taken: list[tuple[Order, int]] = []
+        for order in self._in_priority(side):
+            if not qty:
+                break
+            lots = min(qty, order.leaves)
+            taken.append((order, lots))
+            qty -= lots
+            if lots == order.leaves:
+                self._take_off(order)
+            else:
+                order.leaves -= lots
+        return taken
+
     # -- reading ----------------------------------------------------------------
+
+    def levels(self, side: int) -> list[tuple[int, int]]:
+        """Every level of ``side`` as (price, qty)."""
+        return self.depth(side)
 
     def depth(self, side: int, n: int | None = None) -> list[tuple[int, int]]:
         """The best ``n`` price levels of ``side`` (all if None) as (price, qty)."""
@@ -174,8 +193,9 @@ class ReferenceBook:
         """Total open lots on ``side``."""
         return sum(o.leaves for o in self._sides[side])
 
-    def check(self) -> None:
-        """Raise `InvariantViolation` if the book is inconsistent or crossed."""
+    def check(self, crossed_ok: bool = False) -> None:
+        """Raise `InvariantViolation` if the book is inconsistent, or crossed
+        when ``crossed_ok`` is False."""
         seen: set[int] = set()
         for side in (BUY, SELL):
             for order in self._sides[side]:
@@ -188,7 +208,7 @@ class ReferenceBook:
                 if id(order) in seen:
                     raise InvariantViolation(f"order {order.order_id} rests twice")
                 seen.add(id(order))
-        if self.bid >= self.ask:
+        if self.bid >= self.ask and not crossed_ok:
             raise InvariantViolation(f"book crossed: bid {self.bid} ask {self.ask}")
 
     # -- internals --------------------------------------------------------------

@@ -91,6 +91,25 @@ def test_only_market_orders_trade_at_the_reference_price() -> None:
     assert clearing_price([], [], 7, 4) == Clearing(None, 0, 0)
 
 
+def test_only_market_orders_executable_beside_limits_trade_at_the_reference() -> None:
+    # Bid 100 and ask 110 do not cross; 5 market lots of each side do.
+    assert clearing_price([(100, 3)], [(110, 3)], 5, 5, reference=104) == Clearing(
+        104, 5, 0
+    )
+
+
+def test_market_only_price_is_kept_between_the_best_limit_bid_and_ask() -> None:
+    # A reference above the ask would leave that better ask unfilled; the
+    # price moves to the ask, where it may trade as well.
+    assert clearing_price([(100, 3)], [(110, 3)], 5, 5, reference=120) == Clearing(
+        110, 5, -3
+    )
+    assert clearing_price([(100, 3)], [(110, 3)], 5, 5, reference=90) == Clearing(
+        100, 5, 3
+    )
+    assert clearing_price([(100, 3)], [(110, 3)], 5, 5) == Clearing(None, 0, 0)
+
+
 def test_market_orders_are_executable_at_every_price() -> None:
     result = clearing_price([], [(100, 3), (105, 4)], market_buy=5)
 
@@ -125,7 +144,10 @@ def test_clearing_volume_is_the_most_any_price_can_trade(
 
     prices = {p for p, _ in bids + asks}
     most = max((_executable(bids, asks, mb, ms, p) for p in prices), default=0)
-    if prices:
+    if prices and most <= min(mb, ms) and reference is None:
+        # Only market orders would trade, and there is no price to trade at.
+        assert result == Clearing(None, 0, 0)
+    elif prices:
         assert result.volume == most
     if result.price is not None and prices:
         assert result.volume == _executable(bids, asks, mb, ms, result.price)

@@ -126,7 +126,7 @@ def test_gtd_order_expires_while_its_instrument_is_halted() -> None:
 
 
 def test_journal_decoder_refuses_a_phase_the_core_does_not_know() -> None:
-    raw = b'{"op":"set_phase","symbol":"cpu-SPOT","phase":"pre_open"}'
+    raw = b'{"op":"set_phase","symbol":"cpu-SPOT","phase":"auction"}'
 
     with pytest.raises(msgspec.ValidationError, match="phase"):
         msgspec.json.decode(raw, type=Command)
@@ -136,7 +136,7 @@ def test_phase_the_core_does_not_know_is_rejected_and_changes_nothing() -> None:
     m = Market()
     m.open("u1", deposit=10_000)
 
-    events = m.apply(SetPhase(CPU, "pre_open"))  # type: ignore[arg-type]
+    events = m.apply(SetPhase(CPU, "auction"))  # type: ignore[arg-type]
 
     assert events == [command_rejected("set_phase", Code.INVALID_PHASE)]
     assert m.engine.instruments[CPU].phase == "continuous"

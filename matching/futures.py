@@ -1,0 +1,425 @@
+"""Futures: listing delivery windows, capacity for short sellers, and delivery.
+
+A future is the capacity of a resource class delivered in a window ``[start,
+end)`` of whole hours. Its life, driven by the engine's timers:
+
+1. Listed: hourly windows ``list_ahead_hours`` ahead as the clock advances (or
+   any window, of 1 to 24 hours, by `ListFuture`). It trades continuously.
+2. Closing call, ``closing_call_seconds`` before the gate: orders collect.
+3. Gate, ``gate_seconds`` before the start: the closing auction runs, its price
+   (else the last traded price) becomes the settlement price, and the rest of
+   the book is cancelled. No order is accepted after the gate.
+4. Delivery, at the start: each account's net position (lots bought minus lots
+   sold) is settled. Net long positions become leases against the net short
+   sellers: a long's purchases are taken in trade order, each from its own
+   seller while that seller still owes lots, else from the first net short
+   seller (by account) that does, at the price of the purchase. Sellers that
+   are not net short (a consumer who sold back, a provider who bought back)
+   are paid their proceeds now.
+5. Window end: the leases expire and the net short sellers are paid in full:
+   futures are firm, so the buyer paid for the capacity whether it used it or
+   not. The instrument is then delisted.
+
+Money: the buyer pays price × lots (and its fee) into escrow at the trade, as on
+spot; the seller's proceeds stay there until step 4 or 5, and a `ReleaseEscrow`
+command cannot release them early.
+
+Capacity: a seller's short in a window is its open sells plus lots sold minus
+lots bought there (from the delivery on: what it delivers). For every window,
+the shorts in all the windows that overlap it (itself included) must fit in the
+capacity the seller registered for it. Adjacent windows, ``[10:00, 11:00)`` and
+``[11:00, 12:00)``, do not overlap; a window inside or around another counts
+against both. A consumer registers no capacity, so it can sell what it bought
+and nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+
+from matching.codes import CODES, Code
+from matching.commands import ListFuture
+from matching.config import HOUR, ResourceClass, future_instrument
+from matching.events import (
+    CommandRejected,
+    DeliveryEnded,
+    DeliveryStarted,
+    EscrowReleased,
+    Event,
+    FutureListed,
+    LeaseCreated,
+    LeaseEnded,
+    SettlementFixed,
+)
+from matching.ledger import Escrow
+from matching.phases import (
+    CLOSING_CALL,
+    DELIVERY,
+    GATE,
+    LISTING,
+    WINDOW_END,
+    change_phase,
+    schedule,
+)
+
+if TYPE_CHECKING:
+    from matching.engine import Engine, Instrument
+
+__all__ = [
+    "Lease",
+    "Window",
+    "commit_sell",
+    "list_ahead",
+    "list_future",
+    "list_window",
+    "on_timer",
+]
+
+SECOND: Final = 1_000_000_000
+MAX_HOURS: Final = 24
+
+
+class Lease(msgspec.Struct, frozen=True, gc=False):
+    """A provider owes a consumer ``lots`` of compute in ``[start, end)``.
+
+    Attributes:
+        lease_id: counts from 1.
+        symbol: the future it was delivered from.
+        consumer, provider: account numbers.
+        lots: lots owed.
+        price: µcr per lot the consumer paid.
+        start, end: the window, in ns since the epoch.
+    """
+
+    lease_id: int
+    symbol: str
+    consumer: int
+    provider: int
+    lots: int
+    price: int
+    start: int
+    end: int
+
+
+class Window:
+    """A future's delivery window and the positions in it.
+
+    Attributes:
+        start, end: the window, ns since the epoch.
+        call_at, gate_at: when the closing call starts and trading ends.
+        stage: ``trading`` until the gate, ``gated`` until the start,
+            ``delivering`` until the end.
+        long: lots bought per account whose escrow is not yet released.
+        delivering: lots each net short seller delivers (from the start on).
+        settlement: the settlement price, fixed at the gate.
+        overlaps: the listed futures of the same class whose windows overlap
+            this one, itself included.
+    """
+
+    __slots__ = (
+        "call_at",
+        "delivering",
+        "end",
+        "gate_at",
+        "long",
+        "overlaps",
+        "settlement",
+        "stage",
+        "start",
+    )
+
+    def __init__(self, start: int, end: int, call_at: int, gate_at: int) -> None:
+        self.start = start
+        self.end = end
+        self.call_at = call_at
+        self.gate_at = gate_at
+        self.stage = "trading"
+        self.long: dict[int, int] = {}
+        self.delivering: dict[int, int] = {}
+        self.settlement: int | None = None
+        self.overlaps: list[Instrument] = []
+
+    def bought(self, account: int, lots: int) -> None:
+        self.long[account] = self.long.get(account, 0) + lots
+
+    def unbought(self, account: int, lots: int) -> None:
+        left = self.long[account] - lots
+        if left:
+            self.long[account] = left
+        else:
+            del self.long[account]
+
+
+def short_of(inst: Instrument, account: int, extra: int = 0) -> int:
+    """``account``'s short in ``inst``'s window with ``extra`` more lots sold."""
+    window = inst.window
+    assert window is not None
+    if window.stage == "delivering":
+        return window.delivering.get(account, 0)
+    sold = inst.committed.get(account, 0) + extra
+    return max(0, sold - window.long.get(account, 0))
+
+
+def commit_sell(inst: Instrument, account: int, lots: int) -> bool:
+    """Reserve ``lots`` more of ``account``'s sells in a future, if every
+    overlapping window's capacity allows the larger short."""
+    window = inst.window
+    assert window is not None
+    if short_of(inst, account, lots) > short_of(inst, account):
+        for other in window.overlaps:
+            assert other.window is not None
+            total = sum(
+                short_of(x, account, lots if x is inst else 0)
+                for x in other.window.overlaps
+            )
+            if total > other.capacity.get(account, 0):
+                return False
+    inst.committed[account] = inst.committed.get(account, 0) + lots
+    return True
+
+
+# -- listing ----------------------------------------------------------------------
+
+
+def list_future(engine: Engine, cmd: ListFuture, events: list[Event]) -> None:
+    rc = (
+        engine.classes.get(cmd.resource_class)
+        if type(cmd.resource_class) is str
+        else None
+    )
+    if rc is None or rc.futures is None:
+        events.append(_rejected(cmd, Code.UNKNOWN_CLASS))
+        return
+    start, hours = cmd.start, cmd.hours
+    if (
+        type(start) is not int
+        or type(hours) is not int
+        or not 1 <= hours <= MAX_HOURS
+        or start % HOUR
+        or start - rc.futures.gate_seconds * SECOND <= engine.now
+        or start + hours * HOUR > 2**63 - 1
+    ):
+        events.append(_rejected(cmd, Code.INVALID_WINDOW))
+        return
+    if future_instrument(rc, start, hours).symbol in engine.instruments:
+        events.append(_rejected(cmd, Code.INSTRUMENT_EXISTS))
+        return
+    list_window(engine, rc, start, hours, events)
+
+
+def list_ahead(engine: Engine, events: list[Event]) -> None:
+    """List every hourly window due by the classes' ``list_ahead_hours``, then
+    set the timer for the next hour."""
+    now = engine.now
+    for rc in engine.config.classes:
+        terms = rc.futures
+        if terms is None or not terms.list_ahead_hours:
+            continue
+        gate = terms.gate_seconds * SECOND
+        first = (now + gate) // HOUR * HOUR + HOUR
+        for start in range(first, now + terms.list_ahead_hours * HOUR + 1, HOUR):
+            if future_instrument(rc, start, 1).symbol not in engine.instruments:
+                list_window(engine, rc, start, 1, events)
+    schedule(engine, now // HOUR * HOUR + HOUR, LISTING, "", None, None)
+
+
+def list_window(
+    engine: Engine, rc: ResourceClass, start: int, hours: int, events: list[Event]
+) -> Instrument:
+    """List the future of ``rc`` for ``[start, start + hours)`` and set its timers."""
+    from matching.engine import Instrument
+
+    terms = rc.futures
+    assert terms is not None
+    spec = future_instrument(rc, start, hours)
+    gate_at = start - terms.gate_seconds * SECOND
+    call_at = gate_at - terms.closing_call_seconds * SECOND
+    phase = "continuous" if engine.now < call_at else "closing"
+    inst = Instrument(spec, engine.book_factory(), phase, engine.ledger)
+    inst.window = Window(start, spec.end, call_at, gate_at)
+    engine.instruments[spec.symbol] = inst
+    link_overlaps(engine, inst)
+
+    if call_at < gate_at and engine.now < call_at:
+        schedule(engine, call_at, CLOSING_CALL, spec.symbol, None, None)
+    schedule(engine, gate_at, GATE, spec.symbol, None, None)
+    schedule(engine, start, DELIVERY, spec.symbol, None, None)
+    schedule(engine, spec.end, WINDOW_END, spec.symbol, None, None)
+    events.append(FutureListed(spec.symbol, rc.name, start, spec.end, call_at, gate_at))
+    if phase == "closing":
+        engine._dirty[spec.symbol] = None
+    return inst
+
+
+def link_overlaps(engine: Engine, inst: Instrument) -> None:
+    """Add ``inst`` to the overlap lists of its class's windows, and theirs to it."""
+    window = inst.window
+    assert window is not None
+    window.overlaps = [inst]
+    for other in engine.instruments.values():
+        w = other.window
+        if (
+            other is inst
+            or w is None
+            or other.spec.resource_class != inst.spec.resource_class
+            or w.end <= window.start
+            or window.end <= w.start
+        ):
+            continue
+        window.overlaps.append(other)
+        w.overlaps.append(inst)
+
+
+# -- the lifecycle ----------------------------------------------------------------
+
+
+def on_timer(
+    engine: Engine, inst: Instrument, rank: int, at: int, events: list[Event]
+) -> None:
+    """A future's closing call, gate, delivery or window end has come."""
+    window = inst.window
+    assert window is not None
+    if rank == CLOSING_CALL:
+        if inst.phase in ("continuous", "batch", "pre_open"):
+            change_phase(engine, inst, "closing", None, at, events)
+    elif rank == GATE:
+        if inst.phase != "closed":
+            change_phase(engine, inst, "closed", None, at, events)
+        window.stage = "gated"
+        window.settlement = inst.last_price
+        events.append(SettlementFixed(inst.symbol, window.settlement))
+    elif rank == DELIVERY:
+        _deliver(engine, inst, events)
+    elif rank == WINDOW_END:
+        _end(engine, inst, events)
+
+
+def _deliver(engine: Engine, inst: Instrument, events: list[Event]) -> None:
+    window = inst.window
+    assert window is not None
+    ledger = engine.ledger
+    names = ledger.names
+    trades = _escrows_of(engine, inst.symbol)
+
+    # Net positions: after the gate nothing is open, so committed is lots sold.
+    receive: dict[int, int] = {}
+    owe: dict[int, int] = {}
+    for account in sorted(window.long.keys() | inst.committed.keys()):
+        net = window.long.get(account, 0) - inst.committed.get(account, 0)
+        if net > 0:
+            receive[account] = net
+        elif net < 0:
+            owe[account] = -net
+    window.delivering = dict(owe)
+    window.stage = "delivering"
+
+    # Leases: each long's purchases in trade order, from their own seller
+    # while it still owes lots, else from the first seller that does.
+    leases: dict[tuple[int, int, int], int] = {}
+    shorts = list(owe)
+    for consumer, need in receive.items():
+        for entry in trades:
+            if entry.buyer != consumer or not need:
+                continue
+            price = entry.amount // entry.lots
+            lots = min(entry.lots, need)
+            need -= lots
+            while lots:
+                provider = entry.seller
+                if not owe.get(provider):
+                    provider = next(a for a in shorts if owe[a])
+                part = min(lots, owe[provider])
+                owe[provider] -= part
+                lots -= part
+                key = (consumer, provider, price)
+                leases[key] = leases.get(key, 0) + part
+    total = sum(window.delivering.values())
+    events.append(DeliveryStarted(inst.symbol, total))
+    for (consumer, provider, price), lots in leases.items():
+        engine.lease_seq += 1
+        lease = Lease(
+            engine.lease_seq,
+            inst.symbol,
+            consumer,
+            provider,
+            lots,
+            price,
+            window.start,
+            window.end,
+        )
+        engine.leases[lease.lease_id] = lease
+        events.append(
+            LeaseCreated(
+                lease.lease_id,
+                inst.symbol,
+                names[consumer],
+                names[provider],
+                lots,
+                price,
+                window.start,
+                window.end,
+            )
+        )
+
+    # Sellers that deliver nothing are paid now.
+    for entry in trades:
+        if entry.seller not in window.delivering:
+            _pay(engine, inst, entry, events)
+
+
+def _end(engine: Engine, inst: Instrument, events: list[Event]) -> None:
+    """The window ended: expire its leases, pay its sellers in full, delist it."""
+    window = inst.window
+    assert window is not None
+    if window.stage != "delivering":
+        # Cannot happen with the timers in order; kept so that a delisting
+        # never strands an escrow.
+        _deliver(engine, inst, events)
+    for lease_id in [k for k, v in engine.leases.items() if v.symbol == inst.symbol]:
+        engine.leases.pop(lease_id)
+        events.append(LeaseEnded(lease_id, inst.symbol, "expired"))
+    for entry in _escrows_of(engine, inst.symbol):
+        _pay(engine, inst, entry, events)
+    events.append(DeliveryEnded(inst.symbol))
+
+    del engine.instruments[inst.symbol]
+    for other in window.overlaps:
+        if other is not inst:
+            assert other.window is not None
+            other.window.overlaps.remove(inst)
+    engine.ledger.capacity.pop(inst.symbol, None)
+    engine.ledger.committed.pop(inst.symbol, None)
+
+
+def _escrows_of(engine: Engine, symbol: str) -> list[Escrow]:
+    return sorted(
+        (e for e in engine.ledger.escrows.values() if e.symbol == symbol),
+        key=lambda e: e.trade_id,
+    )
+
+
+def _pay(engine: Engine, inst: Instrument, entry: Escrow, events: list[Event]) -> None:
+    """Release a futures escrow in full to its seller."""
+    window = inst.window
+    assert window is not None
+    ledger = engine.ledger
+    release = ledger.release_escrow(entry.trade_id, entry.amount)
+    assert release is not None
+    window.unbought(entry.buyer, entry.lots)
+    events.append(
+        EscrowReleased(
+            entry.trade_id,
+            entry.symbol,
+            ledger.names[entry.buyer],
+            ledger.names[entry.seller],
+            release.payout,
+            release.seller_fee,
+            release.refund,
+        )
+    )
+
+
+def _rejected(cmd: ListFuture, code: Code) -> CommandRejected:
+    return CommandRejected("list_future", code.value, CODES[code])
