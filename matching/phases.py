@@ -293,6 +293,9 @@ def _settle_auction(
                 buyer_fee,
             )
         )
+        if not sell_left:
+            _end_if_filled(engine, sell)
+            s += 1
         if not buy_left:
             _end_if_filled(engine, buy)
             b += 1
@@ -300,8 +303,6 @@ def _settle_auction(
                 break
             buy, buy_left = buys[b]
         if not sell_left:
-            _end_if_filled(engine, sell)
-            s += 1
             sell, sell_left = sells[s]
 
 
