@@ -3,8 +3,9 @@
 `Market` opens accounts, deposits, sets capacity and applies commands with
 increasing sequence numbers and timestamps. After every command it runs the
 engine's own self-check (conservation of money, holds, capacity, book structure,
-no crossed book in continuous trading) and checks that no price level shows a quantity of 0 or less,
-so every test checks those invariants at every step without saying so.
+no crossed book in continuous trading) and checks that no price level shows a
+quantity of 0 or less, so every test checks those invariants at every step
+without saying so.
 
 The builders below (`accepted`, `trade`, `cancelled`, ...) make the exact events
 a test expects, with the defaults most tests share.
