@@ -12,3 +12,12 @@ def test_readme_lists_every_rejection_code_with_its_meaning() -> None:
 
     for code, meaning in CODES.items():
         assert f"| `{code.value}` | {meaning} |" in text
+
+
+def test_readme_python_examples_run() -> None:
+    text = README.read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"print": lambda *a: None})
