@@ -1,0 +1,401 @@
+"""The wire protocol: every message on the websocket, as msgspec structs.
+
+Clients send JSON text frames, one request each, tagged by ``op``; every request
+carries an ``id`` that its response echoes. The server sends JSON text frames
+tagged by ``type``. Shapes follow DESIGN section 8; fields may be added to them,
+never renamed. Order ids travel as strings of digits (the engine's integer id).
+
+Requests are decoded in two steps, so that every bad frame gets an answer that
+echoes its id: `peek` reads only ``op`` and ``id`` (any other field is ignored),
+then `decode_request` reads the whole request as the struct its ``op`` names,
+refusing unknown fields, wrong types, missing fields and floats where integers
+belong.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+
+from matching.commands import Phase, SelfTradePrevention, TimeInForce
+
+__all__ = [
+    "MAX_FRAME",
+    "REQUESTS",
+    "Ack",
+    "ErrorMessage",
+    "Request",
+    "decode_request",
+    "encode",
+    "peek",
+]
+
+MAX_FRAME: Final = 64 * 1024
+"""The largest request frame, in bytes."""
+
+Id = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Symbol = Annotated[str, msgspec.Meta(max_length=64)]
+OrderId = str | int
+Label = Annotated[str, msgspec.Meta(max_length=64)]
+Channels = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=80)]], msgspec.Meta(max_length=64)
+]
+
+
+class _Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="op"):
+    id: Id
+
+
+class Login(_Request, tag="login", frozen=True):
+    """Log in: ``signature`` is the hex HMAC-SHA256 of the server's nonce under
+    the account's secret. With ``cancel_on_disconnect`` the account's open
+    orders are cancelled when this connection drops."""
+
+    key: Annotated[str, msgspec.Meta(max_length=256)]
+    signature: Annotated[str, msgspec.Meta(max_length=256)]
+    cancel_on_disconnect: bool = False
+
+
+class Subscribe(_Request, tag="subscribe", frozen=True):
+    """Subscribe to channels: ``book.<symbol>``, ``trades.<symbol>``,
+    ``auction.<symbol>``, ``candles.<symbol>``, ``phases`` (public), and
+    ``orders``, ``fills``, ``balance`` (private, after login).
+
+    ``depth`` limits book channels to the best N levels of each side (10, 25,
+    50, 100 or 500); None sends every level.
+    """
+
+    channels: Channels
+    depth: Literal[10, 25, 50, 100, 500] | None = None
+
+
+class Unsubscribe(_Request, tag="unsubscribe", frozen=True):
+    channels: Channels
+
+
+class Place(_Request, tag="place", frozen=True):
+    """Enter an order; see `matching.commands.PlaceOrder` for the fields."""
+
+    symbol: Symbol
+    side: Literal["buy", "sell"]
+    qty: int
+    type: Literal["limit", "market"] = "limit"
+    price: int | None = None
+    tif: TimeInForce | None = None
+    expire_at: int | None = None
+    post_only: bool = False
+    stp: SelfTradePrevention = "cancel_taker"
+    client_order_id: Label | None = None
+
+
+class Cancel(_Request, tag="cancel", frozen=True):
+    order_id: OrderId
+
+
+class CancelAll(_Request, tag="cancel_all", frozen=True):
+    """Cancel every open order of the account, or of one instrument."""
+
+    symbol: Symbol | None = None
+
+
+class Amend(_Request, tag="amend", frozen=True):
+    order_id: OrderId
+    qty: int | None = None
+    price: int | None = None
+
+
+class Balance(_Request, tag="balance", frozen=True):
+    pass
+
+
+class Orders(_Request, tag="orders", frozen=True):
+    """List the account's open orders, of one instrument or all."""
+
+    symbol: Symbol | None = None
+
+
+class Ping(_Request, tag="ping", frozen=True):
+    pass
+
+
+class SetPhaseRequest(_Request, tag="set_phase", frozen=True):
+    """Operators only: see `matching.commands.SetPhase`."""
+
+    symbol: Symbol
+    phase: Phase
+    interval_ms: int | None = None
+
+
+class SchedulePhaseRequest(_Request, tag="schedule_phase", frozen=True):
+    """Operators only: see `matching.commands.SchedulePhase`."""
+
+    symbol: Symbol
+    phase: Phase
+    at: int
+    interval_ms: int | None = None
+
+
+class ListFutureRequest(_Request, tag="list_future", frozen=True):
+    """Operators only: see `matching.commands.ListFuture`."""
+
+    resource_class: Annotated[str, msgspec.Meta(max_length=64)]
+    start: int
+    hours: int = 1
+
+
+Request = (
+    Login
+    | Subscribe
+    | Unsubscribe
+    | Place
+    | Cancel
+    | CancelAll
+    | Amend
+    | Balance
+    | Orders
+    | Ping
+    | SetPhaseRequest
+    | SchedulePhaseRequest
+    | ListFutureRequest
+)
+
+REQUESTS: Final[dict[str, type[Any]]] = {
+    str(cls.__struct_config__.tag): cls
+    for cls in (
+        Login,
+        Subscribe,
+        Unsubscribe,
+        Place,
+        Cancel,
+        CancelAll,
+        Amend,
+        Balance,
+        Orders,
+        Ping,
+        SetPhaseRequest,
+        SchedulePhaseRequest,
+        ListFutureRequest,
+    )
+}
+"""Every request struct by its ``op``."""
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """What `peek` reads of any request: its op and id, when they are there."""
+
+    op: Any = None
+    id: Any = None
+
+
+_peek_decoder = msgspec.json.Decoder(Envelope)
+_request_decoders = {op: msgspec.json.Decoder(cls) for op, cls in REQUESTS.items()}
+
+
+def peek(frame: bytes | str) -> Envelope:
+    """The op and id of a frame that is a JSON object.
+
+    Raises:
+        msgspec.DecodeError: the frame is not JSON, or not an object.
+    """
+    return _peek_decoder.decode(frame)
+
+
+def decode_request(op: str, frame: bytes | str) -> Any:
+    """The request struct of a frame whose op is ``op`` (a key of `REQUESTS`).
+
+    Raises:
+        msgspec.ValidationError: a field is missing, unknown, or of the wrong
+            type or range; the message names it.
+    """
+    return _request_decoders[op].decode(frame)
+
+
+# -- server messages --------------------------------------------------------------
+
+
+class _Message(msgspec.Struct, frozen=True, tag_field="type"):
+    pass
+
+
+class Hello(_Message, tag="hello", frozen=True):
+    """Sent on connect: sign ``nonce`` to log in. ``server_time`` is ns."""
+
+    nonce: str
+    server_time: int
+
+
+class Ack(_Message, tag="ack", frozen=True, omit_defaults=True):
+    """A request was accepted (and is durable)."""
+
+    id: int | None
+    order_id: str | None = None
+    account: str | None = None
+    cancelled: int | None = None
+
+
+class ErrorMessage(_Message, tag="error", frozen=True):
+    """A request was refused; nothing changed."""
+
+    id: int | None
+    code: str
+    message: str
+
+
+class Pong(_Message, tag="pong", frozen=True):
+    id: int | None
+    server_time: int
+
+
+class BalanceResult(_Message, tag="result", frozen=True):
+    id: int | None
+    available: int
+    held: int
+    escrow: int
+
+
+class OrderInfo(msgspec.Struct, frozen=True):
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    type: str
+    tif: str
+    price: int | None
+    qty: int
+    filled: int
+    leaves: int
+    expire_at: int | None
+
+
+class OrdersResult(_Message, tag="result", frozen=True):
+    id: int | None
+    orders: list[OrderInfo]
+
+
+class Subscribed(_Message, tag="subscribed", frozen=True):
+    id: int | None
+    channels: list[str]
+
+
+class BookMessage(_Message, tag="book", frozen=True, omit_defaults=True):
+    """A book snapshot (``snapshot`` true) or update of one channel.
+
+    ``bids`` and ``asks`` are [price, qty] pairs with absolute quantities; a
+    qty of 0 deletes the level. ``checksum`` is the CRC32 of the book after
+    this message (see `exchange.marketdata.checksum`).
+    """
+
+    symbol: str
+    seq: int
+    bids: list[tuple[int, int]]
+    asks: list[tuple[int, int]]
+    checksum: int
+    snapshot: bool = False
+    depth: int | None = None
+
+
+class TradeMessage(_Message, tag="trade", frozen=True):
+    """A public trade. ``taker_side`` is None for an auction trade."""
+
+    symbol: str
+    trade_id: int
+    price: int
+    qty: int
+    taker_side: str | None
+    ts: int
+
+
+class OrderMessage(_Message, tag="order", frozen=True):
+    """A private order update; ``status`` is new, partially_filled, filled,
+    cancelled, expired or amended... see `exchange.marketdata`."""
+
+    order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: str
+    status: str
+    price: int | None
+    filled: int
+    leaves: int
+    reason: str | None
+    ts: int
+
+
+class FillMessage(_Message, tag="fill", frozen=True):
+    """A private fill of one of the account's orders."""
+
+    order_id: str
+    client_order_id: str | None
+    trade_id: int
+    symbol: str
+    side: str
+    price: int
+    qty: int
+    fee: int
+    liquidity: str
+    ts: int
+
+
+class BalanceMessage(_Message, tag="balance", frozen=True):
+    """The account's balances after a change (private)."""
+
+    available: int
+    held: int
+    escrow: int
+    ts: int
+
+
+class AuctionMessage(_Message, tag="auction", frozen=True):
+    """An auction's indicative result during a call phase (``indicative``
+    true), or its final result."""
+
+    symbol: str
+    indicative: bool
+    price: int | None
+    volume: int
+    surplus: int
+    best_bid: int | None
+    best_ask: int | None
+    kind: str | None
+    ts: int
+
+
+class PhaseMessage(_Message, tag="phase", frozen=True):
+    symbol: str
+    phase: str
+    old_phase: str
+    ts: int
+
+
+class CandleMessage(_Message, tag="candle", frozen=True):
+    """One candle of ``interval`` seconds starting at ``start`` (ns)."""
+
+    symbol: str
+    interval: int
+    start: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+
+
+class Heartbeat(_Message, tag="heartbeat", frozen=True):
+    server_time: int
+
+
+class Resync(_Message, tag="resync", frozen=True):
+    """The connection fell behind: updates of ``channels`` were dropped.
+    Subscribe again to get fresh snapshots."""
+
+    channels: list[str]
+    reason: str
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """The JSON bytes of a server message."""
+    return _encoder.encode(message)
