@@ -1,8 +1,8 @@
 """The ``cux`` command line: one command, with subcommands.
 
-Only ``cux demo`` exists so far, and only as a core-only scenario (see
-`exchange.demo_core`); ``serve``, ``node``, ``replay`` and the client commands
-of DESIGN.md section 10 arrive with the parts they drive. ``python -m exchange``
+``cux serve`` runs the exchange server; ``cux demo`` is, so far, a core-only
+scenario (see `exchange.demo_core`); ``node`` and the client commands of
+DESIGN.md section 10 arrive with the parts they drive. ``python -m exchange``
 is the same command.
 """
 
@@ -13,6 +13,8 @@ import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 from itertools import zip_longest
+from pathlib import Path
+from typing import Any
 
 from exchange.demo_core import CONFIG, SYMBOL, DemoRun, run_demo
 from exchange.tables import Column, credits, render_table
@@ -70,7 +72,90 @@ def build_parser() -> argparse.ArgumentParser:
         f"{MAX_STEPS:,} (default: %(default)s)",
     )
     demo.set_defaults(run=_demo)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the exchange server",
+        description="Run the exchange: the websocket endpoint /ws, the REST API "
+        "under /api/v1/, /metrics and /health. The journal and snapshots live in "
+        "the data folder; a restart recovers from them. SIGTERM or Ctrl-C shuts "
+        "down gracefully.",
+    )
+    serve.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML file with the market, the accounts and the server settings "
+        "(default: a small market with the accounts alice, bob and operator, "
+        "whose secrets are their names followed by -secret)",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--port",
+        type=_count(0, 65_535),
+        default=8700,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--data",
+        type=Path,
+        default=Path("cux-data"),
+        metavar="DIR",
+        help="data folder for the journal and snapshots (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="logging level (default: %(default)s)",
+    )
+    serve.set_defaults(run=_serve)
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from exchange import settings as settings_module
+    from exchange.server import serve
+
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.config is None:
+            settings = settings_module.default_settings()
+            print(
+                "cux serve: no --config given; using the built-in market with "
+                "accounts alice, bob and operator (secrets: <name>-secret)",
+                flush=True,
+            )
+        else:
+            settings = settings_module.load(args.config)
+        runner = _event_loop_runner()
+        return runner(serve(settings, args.host, args.port, args.data))
+    except CuxError as exc:
+        print(f"cux serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cux serve: {exc}", file=sys.stderr)
+        return 2
+
+
+def _event_loop_runner() -> Callable[[Any], int]:
+    """``uvloop.run`` where uvloop is installed, else ``asyncio.run``."""
+    try:
+        import uvloop
+    except ImportError:
+        import asyncio
+
+        return asyncio.run
+    return uvloop.run
 
 
 MAX_STEPS = 1_000_000

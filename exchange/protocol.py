@@ -14,6 +14,7 @@ belong.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -23,9 +24,11 @@ from matching.commands import Phase, SelfTradePrevention, TimeInForce
 __all__ = [
     "MAX_FRAME",
     "REQUESTS",
+    "WIRE_CODES",
     "Ack",
     "ErrorMessage",
     "Request",
+    "WireCode",
     "decode_request",
     "encode",
     "peek",
@@ -33,6 +36,40 @@ __all__ = [
 
 MAX_FRAME: Final = 64 * 1024
 """The largest request frame, in bytes."""
+
+
+class WireCode(StrEnum):
+    """Why the server refused a request before it reached the engine. The
+    engine's own codes (`matching.codes.Code`) come in the same ``error``
+    message; no code is in both tables."""
+
+    BAD_FRAME = "BAD_FRAME"
+    FRAME_TOO_LARGE = "FRAME_TOO_LARGE"
+    UNKNOWN_OP = "UNKNOWN_OP"
+    INVALID_FIELD = "INVALID_FIELD"
+    NOT_LOGGED_IN = "NOT_LOGGED_IN"
+    ALREADY_LOGGED_IN = "ALREADY_LOGGED_IN"
+    AUTH_FAILED = "AUTH_FAILED"
+    UNKNOWN_CHANNEL = "UNKNOWN_CHANNEL"
+    RATE_LIMITED = "RATE_LIMITED"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+WIRE_CODES: Final[dict[WireCode, str]] = {
+    WireCode.BAD_FRAME: "a request is one JSON object in a text frame",
+    WireCode.FRAME_TOO_LARGE: "a request frame is at most 65,536 bytes",
+    WireCode.UNKNOWN_OP: "no request has this op",
+    WireCode.INVALID_FIELD: "a field is missing, unknown, or of the wrong type or "
+    "range",
+    WireCode.NOT_LOGGED_IN: "log in first",
+    WireCode.ALREADY_LOGGED_IN: "this connection is already logged in",
+    WireCode.AUTH_FAILED: "unknown key or bad signature",
+    WireCode.UNKNOWN_CHANNEL: "no channel has this name",
+    WireCode.RATE_LIMITED: "too many requests on this connection; slow down",
+    WireCode.SHUTTING_DOWN: "the server is shutting down",
+    WireCode.INTERNAL_ERROR: "the server failed; the request may not have been applied",
+}
 
 Id = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 Symbol = Annotated[str, msgspec.Meta(max_length=64)]
@@ -307,8 +344,13 @@ class TradeMessage(_Message, tag="trade", frozen=True):
 
 
 class OrderMessage(_Message, tag="order", frozen=True):
-    """A private order update; ``status`` is new, partially_filled, filled,
-    cancelled, expired or amended... see `exchange.marketdata`."""
+    """A private order update (channel ``orders``).
+
+    ``status`` is ``new``, ``partially_filled``, ``filled``, ``cancelled``
+    (with ``reason``), ``expired`` or ``amended``; ``filled`` and ``leaves``
+    are the order's totals after the change. ``price`` is None for a market
+    order. Rejections are error responses, not order messages.
+    """
 
     order_id: str
     client_order_id: str | None
@@ -362,9 +404,22 @@ class AuctionMessage(_Message, tag="auction", frozen=True):
 
 
 class PhaseMessage(_Message, tag="phase", frozen=True):
+    """An instrument entered ``phase``; ``interval_ms`` is set for ``batch``."""
+
     symbol: str
     phase: str
     old_phase: str
+    ts: int
+    interval_ms: int | None = None
+
+
+class PhaseScheduledMessage(_Message, tag="phase_scheduled", frozen=True):
+    """A phase change will happen at ``at`` (ns since the epoch)."""
+
+    symbol: str
+    phase: str
+    at: int
+    interval_ms: int | None
     ts: int
 
 
@@ -379,6 +434,55 @@ class CandleMessage(_Message, tag="candle", frozen=True):
     low: int
     close: int
     volume: int
+
+
+class ListedMessage(_Message, tag="listed", frozen=True):
+    """A future was listed (channel ``instruments``). It trades until
+    ``gate_at`` and is delivered in ``[start, end)``; times are ns."""
+
+    symbol: str
+    resource_class: str
+    start: int
+    end: int
+    closing_call_at: int
+    gate_at: int
+    ts: int
+
+
+class SettlementMessage(_Message, tag="settlement", frozen=True):
+    """A future's trading ended with this settlement price (None: it never
+    traded)."""
+
+    symbol: str
+    price: int | None
+    ts: int
+
+
+class DeliveryMessage(_Message, tag="delivery", frozen=True):
+    """A future's delivery window ``started`` (``lots`` delivered in all) or
+    ``ended`` (``lots`` None; the instrument is delisted)."""
+
+    symbol: str
+    status: str
+    lots: int | None
+    ts: int
+
+
+class LeaseMessage(_Message, tag="lease", frozen=True):
+    """A lease of the account, as consumer or provider (channel ``leases``):
+    ``status`` is ``active`` when it is created, then the state it ended in
+    (``expired``)."""
+
+    lease_id: int
+    symbol: str
+    status: str
+    consumer: str
+    provider: str
+    lots: int
+    price: int
+    start: int
+    end: int
+    ts: int
 
 
 class Heartbeat(_Message, tag="heartbeat", frozen=True):

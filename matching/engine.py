@@ -300,6 +300,11 @@ class Engine:
                 phases.fire(self, heapq.heappop(timers), events)
         self._next_timer = timers[0][0] if timers else _NEVER
 
+    def next_timer(self) -> int:
+        """When the engine's next timer is due, in ns since the epoch (2^63 if
+        none): a `Tick` stamped then makes it fire."""
+        return min(self._next_expiry, self._next_timer)
+
     # -- state ------------------------------------------------------------------
 
     def snapshot(self) -> EngineState:

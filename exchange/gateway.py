@@ -1,0 +1,454 @@
+"""The websocket gateway: one endpoint, ``/ws``, for trading and market data.
+
+Each text frame is one request (see `exchange.protocol`). A request is checked
+in this order, and the first failure is answered with an ``error`` message that
+echoes the request's id; the connection stays open and nothing changes:
+
+1. size (`MAX_FRAME`), 2. JSON object, 3. rate limit, 4. known op, 5. fields,
+6. login and role, 7. the engine's own rules (its rejection codes).
+
+Requests that touch the engine go through the sequencer; their replies come in
+engine order, after the journal made them durable.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from exchange.protocol import (
+    MAX_FRAME,
+    REQUESTS,
+    WIRE_CODES,
+    Ack,
+    Amend,
+    Balance,
+    BalanceResult,
+    Cancel,
+    CancelAll,
+    ErrorMessage,
+    Hello,
+    ListFutureRequest,
+    Login,
+    OrderInfo,
+    Orders,
+    OrdersResult,
+    Ping,
+    Place,
+    Pong,
+    SchedulePhaseRequest,
+    SetPhaseRequest,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    WireCode,
+    decode_request,
+    encode,
+    peek,
+)
+from exchange.sequencer import Work
+from exchange.sessions import PRIVATE_CHANNELS, ChannelKey, Session, sign
+from matching import (
+    AmendOrder,
+    CancelOrder,
+    Command,
+    CommandRejected,
+    Engine,
+    Event,
+    ListFuture,
+    OrderAccepted,
+    OrderCancelled,
+    OrderRejected,
+    PlaceOrder,
+    SchedulePhase,
+    SetPhase,
+)
+from matching.codes import CODES, Code
+from matching.order import SIDE_NAMES, TIF_NAMES, Order
+
+if TYPE_CHECKING:
+    from exchange.server import Exchange
+
+__all__ = ["Gateway", "order_info"]
+
+log = logging.getLogger("cux.gateway")
+
+PUBLIC_PREFIXES = ("book", "trades", "auction", "candles")
+PUBLIC_CHANNELS = frozenset({"phases", "instruments"})
+
+
+class Gateway:
+    """Handles the websocket connections of one `Exchange`."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.settings = exchange.settings
+        self.hub = exchange.hub
+        self._handlers: dict[type, Callable[[Session, Any], None]] = {
+            Login: self._login,
+            Subscribe: self._subscribe,
+            Unsubscribe: self._unsubscribe,
+            Place: self._place,
+            Cancel: self._cancel,
+            CancelAll: self._cancel_all,
+            Amend: self._amend,
+            Balance: self._balance,
+            Orders: self._orders,
+            Ping: self._ping,
+            SetPhaseRequest: self._operator,
+            SchedulePhaseRequest: self._operator,
+            ListFutureRequest: self._operator,
+        }
+
+    # -- the connection ---------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        server = self.settings.server
+        ws = web.WebSocketResponse(
+            heartbeat=server.heartbeat_seconds * 2, max_msg_size=1 << 20
+        )
+        await ws.prepare(request)
+        session = Session(ws, rate=server.rate_limit, max_queue=server.max_queue)
+        self.hub.sessions.add(session)
+        self.exchange.metrics.connections.inc()
+        session.send(encode(Hello(session.nonce, self.exchange.clock())))
+        log.info("connection from %s", request.remote)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self.on_frame(session, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self._error(session, None, WireCode.BAD_FRAME)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self._disconnected(session)
+        return ws
+
+    def _disconnected(self, session: Session) -> None:
+        self.hub.drop(session)
+        session.closed = True
+        self.exchange.metrics.connections.dec()
+        log.info("connection of %s closed", session.account or "a visitor")
+        if session.cancel_on_disconnect and session.account and session.placed:
+            account = session.account
+            placed = sorted(session.placed)
+
+            def cancels(engine: Engine) -> list[Command]:
+                return [
+                    CancelOrder(account, order_id)
+                    for order_id in placed
+                    if order_id in engine.orders
+                ]
+
+            self.exchange.submit(Work(expand=cancels))
+
+    # -- requests ---------------------------------------------------------------
+
+    def on_frame(self, session: Session, data: str) -> None:
+        """Check and dispatch one text frame."""
+        if len(data) > MAX_FRAME:
+            self._error(session, None, WireCode.FRAME_TOO_LARGE)
+            return
+        try:
+            envelope = peek(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._error(session, None, WireCode.BAD_FRAME)
+            return
+        rid = envelope.id if type(envelope.id) is int else None
+        if not session.limiter.allow():
+            self.exchange.metrics.rate_limited.inc()
+            self._error(session, rid, WireCode.RATE_LIMITED)
+            return
+        op = envelope.op
+        if type(op) is not str or op not in REQUESTS:
+            self._error(session, rid, WireCode.UNKNOWN_OP)
+            return
+        try:
+            request = decode_request(op, data)
+        except msgspec.ValidationError as exc:
+            self._error(session, rid, WireCode.INVALID_FIELD, str(exc))
+            return
+        if not self.exchange.accepting and op not in ("ping", "unsubscribe"):
+            self._error(session, rid, WireCode.SHUTTING_DOWN)
+            return
+        self._handlers[type(request)](session, request)
+
+    def _login(self, session: Session, req: Login) -> None:
+        if session.account is not None:
+            self._error(session, req.id, WireCode.ALREADY_LOGGED_IN)
+            return
+        account = self.settings.account(req.key)
+        # Compute a signature even for an unknown key, so that the answer
+        # takes as long and says the same either way.
+        secret = account.secret if account is not None else "unknown-key"
+        expected = sign(secret, session.nonce)
+        if not hmac.compare_digest(expected, req.signature.lower()) or account is None:
+            log.warning("failed login for key %r", req.key[:64])
+            self._error(session, req.id, WireCode.AUTH_FAILED)
+            return
+        session.account = account.key
+        session.roles = account.roles
+        session.cancel_on_disconnect = req.cancel_on_disconnect
+        session.send(encode(Ack(req.id, account=account.key)))
+
+    def _subscribe(self, session: Session, req: Subscribe) -> None:
+        keys: list[ChannelKey] = []
+        for name in req.channels:
+            key, code = self._channel_key(session, name, req.depth)
+            if code is not None:
+                self._error(session, req.id, code, f"{WIRE_CODES[code]}: {name!r}")
+                return
+            assert key is not None
+            keys.append(key)
+        marketdata = self.exchange.marketdata
+
+        def snapshots(engine: Engine) -> list[bytes]:
+            return [
+                marketdata.book_snapshot(key[0][5:], key[1])
+                for key in keys
+                if key[0].startswith("book.")
+            ]
+
+        def reply(result: list[bytes]) -> None:
+            if session.closed:
+                return
+            session.send(encode(Subscribed(req.id, list(req.channels))))
+            for key in keys:
+                self.hub.add(session, key)
+            for data in result:
+                session.send(data)
+
+        self.exchange.submit(Work(read=snapshots, reply=reply))
+
+    def _channel_key(
+        self, session: Session, name: str, depth: int | None
+    ) -> tuple[ChannelKey | None, WireCode | None]:
+        if name in PRIVATE_CHANNELS:
+            if session.account is None:
+                return None, WireCode.NOT_LOGGED_IN
+            return (name, session.account), None
+        if name in PUBLIC_CHANNELS:
+            return (name, None), None
+        prefix, _, symbol = name.partition(".")
+        if (
+            prefix not in PUBLIC_PREFIXES
+            or symbol not in self.exchange.engine.instruments
+        ):
+            return None, WireCode.UNKNOWN_CHANNEL
+        return (name, depth if prefix == "book" else None), None
+
+    def _unsubscribe(self, session: Session, req: Unsubscribe) -> None:
+        names = set(req.channels)
+        self.hub.remove(session, [k for k in session.channels if k[0] in names])
+        session.send(encode(Ack(req.id)))
+
+    def _place(self, session: Session, req: Place) -> None:
+        account = self._logged_in(session, req.id)
+        if account is None:
+            return
+        command = PlaceOrder(
+            account,
+            req.symbol,
+            req.side,
+            req.qty,
+            type=req.type,
+            price=req.price,
+            tif=req.tif,
+            expire_at=req.expire_at,
+            post_only=req.post_only,
+            stp=req.stp,
+            client_order_id=req.client_order_id,
+        )
+
+        def reply(events: list[Event]) -> None:
+            rejection = _rejection(events)
+            if rejection is not None:
+                session.send(encode(rejection_message(req.id, rejection)))
+                return
+            order_id = next(e.order_id for e in events if type(e) is OrderAccepted)
+            session.placed.add(order_id)
+            session.send(encode(Ack(req.id, order_id=str(order_id))))
+
+        self.exchange.submit(Work(command=command, reply=reply))
+
+    def _cancel(self, session: Session, req: Cancel) -> None:
+        account = self._logged_in(session, req.id)
+        if account is None:
+            return
+        order_id = _order_id(req.order_id)
+        if order_id is None:
+            self._engine_error(session, req.id, Code.UNKNOWN_ORDER)
+            return
+        self._command(session, req.id, CancelOrder(account, order_id), str(order_id))
+
+    def _amend(self, session: Session, req: Amend) -> None:
+        account = self._logged_in(session, req.id)
+        if account is None:
+            return
+        order_id = _order_id(req.order_id)
+        if order_id is None:
+            self._engine_error(session, req.id, Code.UNKNOWN_ORDER)
+            return
+        command = AmendOrder(account, order_id, qty=req.qty, price=req.price)
+        self._command(session, req.id, command, str(order_id))
+
+    def _cancel_all(self, session: Session, req: CancelAll) -> None:
+        account = self._logged_in(session, req.id)
+        if account is None:
+            return
+
+        def cancels(engine: Engine) -> list[Command]:
+            number = engine.ledger.index(account)
+            return [
+                CancelOrder(account, order.order_id)
+                for order in sorted(engine.orders.values(), key=lambda o: o.order_id)
+                if order.account == number
+                and (req.symbol is None or order.symbol == req.symbol)
+            ]
+
+        def reply(events: list[Event]) -> None:
+            count = sum(isinstance(e, OrderCancelled) for e in events)
+            session.send(encode(Ack(req.id, cancelled=count)))
+
+        self.exchange.submit(Work(expand=cancels, reply=reply))
+
+    def _balance(self, session: Session, req: Balance) -> None:
+        account = self._logged_in(session, req.id)
+        if account is None:
+            return
+
+        def read(engine: Engine) -> BalanceResult:
+            ledger = engine.ledger
+            i = ledger.index(account)
+            assert i is not None
+            return BalanceResult(
+                req.id, ledger.available[i], ledger.held[i], ledger.escrow[i]
+            )
+
+        self.exchange.submit(
+            Work(read=read, reply=lambda result: session.send(encode(result)))
+        )
+
+    def _orders(self, session: Session, req: Orders) -> None:
+        account = self._logged_in(session, req.id)
+        if account is None:
+            return
+
+        def read(engine: Engine) -> OrdersResult:
+            number = engine.ledger.index(account)
+            return OrdersResult(
+                req.id,
+                [
+                    order_info(order)
+                    for order in sorted(
+                        engine.orders.values(), key=lambda o: o.order_id
+                    )
+                    if order.account == number
+                    and (req.symbol is None or order.symbol == req.symbol)
+                ],
+            )
+
+        self.exchange.submit(
+            Work(read=read, reply=lambda result: session.send(encode(result)))
+        )
+
+    def _ping(self, session: Session, req: Ping) -> None:
+        session.send(encode(Pong(req.id, self.exchange.clock())))
+
+    def _operator(
+        self,
+        session: Session,
+        req: SetPhaseRequest | SchedulePhaseRequest | ListFutureRequest,
+    ) -> None:
+        if self._logged_in(session, req.id) is None:
+            return
+        if "operator" not in session.roles:
+            self._engine_error(session, req.id, Code.ROLE_NOT_ALLOWED)
+            return
+        command: Command
+        if isinstance(req, SetPhaseRequest):
+            command = SetPhase(req.symbol, req.phase, req.interval_ms)
+        elif isinstance(req, SchedulePhaseRequest):
+            command = SchedulePhase(req.symbol, req.phase, req.at, req.interval_ms)
+        else:
+            command = ListFuture(req.resource_class, req.start, req.hours)
+        self._command(session, req.id, command, None)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _command(
+        self, session: Session, rid: int, command: Command, order_id: str | None
+    ) -> None:
+        def reply(events: list[Event]) -> None:
+            rejection = _rejection(events)
+            if rejection is not None:
+                session.send(encode(rejection_message(rid, rejection)))
+            else:
+                session.send(encode(Ack(rid, order_id=order_id)))
+
+        self.exchange.submit(Work(command=command, reply=reply))
+
+    def _logged_in(self, session: Session, rid: int) -> str | None:
+        if session.account is None:
+            self._error(session, rid, WireCode.NOT_LOGGED_IN)
+        return session.account
+
+    def _error(
+        self,
+        session: Session,
+        rid: int | None,
+        code: WireCode,
+        message: str | None = None,
+    ) -> None:
+        self.exchange.metrics.rejections.labels(code.value).inc()
+        session.send(encode(ErrorMessage(rid, code.value, message or WIRE_CODES[code])))
+
+    def _engine_error(self, session: Session, rid: int | None, code: Code) -> None:
+        self.exchange.metrics.rejections.labels(code.value).inc()
+        session.send(encode(ErrorMessage(rid, code.value, CODES[code])))
+
+
+def _rejection(events: list[Event]) -> OrderRejected | CommandRejected | None:
+    """The command's rejection, if it was rejected (timers never reject)."""
+    for event in events:
+        if type(event) is OrderRejected or type(event) is CommandRejected:
+            return event
+    return None
+
+
+def rejection_message(
+    rid: int | None, rejection: OrderRejected | CommandRejected
+) -> ErrorMessage:
+    return ErrorMessage(rid, rejection.code, rejection.message)
+
+
+def _order_id(value: str | int) -> int | None:
+    """An order id from the wire: digits as a string, or an int."""
+    if type(value) is int:
+        return value if value >= 0 else None
+    if type(value) is str and value.isascii() and value.isdigit() and len(value) < 20:
+        return int(value)
+    return None
+
+
+def order_info(order: Order) -> OrderInfo:
+    """An open order as the protocol shows it."""
+    return OrderInfo(
+        order_id=str(order.order_id),
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=SIDE_NAMES[order.side],
+        type="market" if order.is_market else "limit",
+        tif=TIF_NAMES[order.tif],
+        price=None if order.is_market else order.price,
+        qty=order.filled + order.leaves,
+        filled=order.filled,
+        leaves=order.leaves,
+        expire_at=order.expire_at or None,
+    )

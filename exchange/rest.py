@@ -1,0 +1,241 @@
+"""The REST API under ``/api/v1/``, the health route and the Prometheus metrics.
+
+Reads go through the sequencer like everything else, so a REST answer shows
+the engine between two commands, never half-way through one, and never shows
+what is not yet durable.
+
+Private routes (``/api/v1/account``, ``/api/v1/orders``) are signed: the headers
+``X-Cux-Key``, ``X-Cux-Timestamp`` (ns since the epoch, within 30 s of the
+server's clock) and ``X-Cux-Signature``, the hex HMAC-SHA256 under the
+account's secret of ``"<timestamp>\\n<METHOD>\\n<path with query>"``.
+
+Errors are JSON, ``{"code": "...", "message": "..."}``, with an HTTP status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from exchange.gateway import order_info
+from exchange.openapi import OPENAPI
+from exchange.protocol import WIRE_CODES, WireCode
+from exchange.sequencer import Work
+from exchange.sessions import sign
+from matching import Engine
+from matching.codes import CODES, Code
+
+if TYPE_CHECKING:
+    from exchange.server import Exchange
+
+__all__ = ["add_routes"]
+
+SIGNATURE_WINDOW = 30 * 10**9
+"""How far a signed request's timestamp may be from the server's clock, in ns."""
+
+_json = msgspec.json.Encoder()
+
+
+def add_routes(app: web.Application, exchange: Exchange) -> None:
+    api = Api(exchange)
+    app.router.add_get("/health", api.health)
+    app.router.add_get("/metrics", api.metrics)
+    app.router.add_get("/api/v1/openapi.json", api.openapi)
+    app.router.add_get("/api/v1/instruments", api.instruments)
+    app.router.add_get("/api/v1/book/{symbol}", api.book)
+    app.router.add_get("/api/v1/trades/{symbol}", api.trades)
+    app.router.add_get("/api/v1/candles/{symbol}", api.candles)
+    app.router.add_get("/api/v1/account", api.account)
+    app.router.add_get("/api/v1/orders", api.orders)
+
+
+def _response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=_json.encode(body), status=status, content_type="application/json"
+    )
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return _response({"code": code, "message": message}, status)
+
+
+class Api:
+    """The REST handlers of one exchange."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+
+    async def _read(self, fn: Callable[[Engine], Any]) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.exchange.submit(Work(read=fn, reply=future.set_result))
+        return await future
+
+    # -- public -----------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        ok = self.exchange.sequencer.failed is None
+        body = {"status": "ok" if ok else "failed", "seq": self.exchange.engine.seq}
+        return _response(body, 200 if ok else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        self.exchange.metrics.seq.set(self.exchange.engine.seq)
+        data = generate_latest(self.exchange.metrics.registry)
+        return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _response(OPENAPI)
+
+    async def instruments(self, request: web.Request) -> web.Response:
+        def read(engine: Engine) -> list[dict[str, Any]]:
+            out = []
+            for symbol, inst in sorted(engine.instruments.items()):
+                spec = inst.spec
+                window = inst.window
+                out.append(
+                    {
+                        "symbol": symbol,
+                        "resource_class": spec.resource_class,
+                        "kind": spec.kind,
+                        "lot_cu": spec.lot_cu,
+                        "tick": spec.tick,
+                        "taker_fee_bps": spec.taker_fee_bps,
+                        "maker_fee_bps": spec.maker_fee_bps,
+                        "phase": inst.phase,
+                        "last_price": inst.last_price,
+                        "start": window.start if window else None,
+                        "end": window.end if window else None,
+                        "gate_at": window.gate_at if window else None,
+                        "settlement": window.settlement if window else None,
+                    }
+                )
+            return out
+
+        return _response({"instruments": await self._read(read)})
+
+    async def book(self, request: web.Request) -> web.Response:
+        symbol = request.match_info["symbol"]
+        depth = _int_param(request, "depth", None, 1, 10_000)
+        if isinstance(depth, web.Response):
+            return depth
+        marketdata = self.exchange.marketdata
+
+        def read(engine: Engine) -> Any:
+            if symbol not in engine.instruments:
+                return None
+            return marketdata.book_levels(symbol, depth)
+
+        levels = await self._read(read)
+        if levels is None:
+            return _error(404, Code.UNKNOWN_SYMBOL.value, CODES[Code.UNKNOWN_SYMBOL])
+        seq, bids, asks, checksum = levels
+        return _response(
+            {
+                "symbol": symbol,
+                "seq": seq,
+                "bids": bids,
+                "asks": asks,
+                "checksum": checksum,
+            }
+        )
+
+    async def trades(self, request: web.Request) -> web.Response:
+        return await self._history(request, "trades")
+
+    async def candles(self, request: web.Request) -> web.Response:
+        return await self._history(request, "candles")
+
+    async def _history(self, request: web.Request, what: str) -> web.Response:
+        symbol = request.match_info["symbol"]
+        limit = _int_param(request, "limit", 100, 1, 1000)
+        if isinstance(limit, web.Response):
+            return limit
+        interval = _int_param(request, "interval", 60, 1, 86_400)
+        if isinstance(interval, web.Response):
+            return interval
+        marketdata = self.exchange.marketdata
+
+        def read(engine: Engine) -> Any:
+            if symbol not in engine.instruments:
+                return None
+            if what == "trades":
+                return marketdata.recent_trades(symbol, limit)
+            return marketdata.candles(symbol, interval, limit)
+
+        rows = await self._read(read)
+        if rows is None:
+            return _error(404, Code.UNKNOWN_SYMBOL.value, CODES[Code.UNKNOWN_SYMBOL])
+        return _response({"symbol": symbol, what: rows})
+
+    # -- private ----------------------------------------------------------------
+
+    async def account(self, request: web.Request) -> web.Response:
+        return await self._signed(request, self._account_body)
+
+    async def orders(self, request: web.Request) -> web.Response:
+        return await self._signed(request, self._orders_body)
+
+    def _account_body(self, key: str) -> Callable[[Engine], Any]:
+        def read(engine: Engine) -> dict[str, Any]:
+            ledger = engine.ledger
+            i = ledger.index(key)
+            assert i is not None
+            return {
+                "account": key,
+                "roles": list(ledger.roles[i]),
+                "available": ledger.available[i],
+                "held": ledger.held[i],
+                "escrow": ledger.escrow[i],
+            }
+
+        return read
+
+    def _orders_body(self, key: str) -> Callable[[Engine], Any]:
+        def read(engine: Engine) -> dict[str, Any]:
+            number = engine.ledger.index(key)
+            orders = sorted(engine.orders.values(), key=lambda o: o.order_id)
+            return {"orders": [order_info(o) for o in orders if o.account == number]}
+
+        return read
+
+    async def _signed(
+        self, request: web.Request, body: Callable[[str], Callable[[Engine], Any]]
+    ) -> web.Response:
+        key = request.headers.get("X-Cux-Key", "")
+        stamp = request.headers.get("X-Cux-Timestamp", "")
+        signature = request.headers.get("X-Cux-Signature", "")
+        account = self.exchange.settings.account(key)
+        secret = account.secret if account is not None else "unknown-key"
+        expected = sign(secret, f"{stamp}\n{request.method}\n{request.path_qs}")
+        fresh = (
+            stamp.isdigit()
+            and abs(int(stamp) - self.exchange.clock()) <= SIGNATURE_WINDOW
+        )
+        if not (hmac.compare_digest(expected, signature.lower()) and fresh) or (
+            account is None
+        ):
+            code = WireCode.AUTH_FAILED
+            return _error(401, code.value, WIRE_CODES[code])
+        return _response(await self._read(body(account.key)))
+
+
+def _int_param(
+    request: web.Request, name: str, default: int | None, low: int, high: int
+) -> int | web.Response | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        code = WireCode.INVALID_FIELD
+        return _error(
+            400, code.value, f"{name} must be a whole number from {low} to {high}"
+        )
+    return int(raw)
+
+
+_Handler = Callable[[web.Request], Awaitable[web.Response]]

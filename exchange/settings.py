@@ -1,0 +1,135 @@
+"""The server's configuration: the market, the accounts and the server's own knobs.
+
+`cux serve --config FILE` reads a TOML file; without one, `default_settings`
+gives a small market with three well-known accounts, for trying cux out. The
+file is checked at start-up: a wrong key, type or value stops the server with a
+message naming it.
+
+```toml
+[server]                      # every key optional
+fsync = "batch"               # batch | interval | none  (see the journal)
+snapshot_every = 100_000      # commands between two snapshots
+heartbeat_seconds = 5         # server heartbeat messages
+rate_limit = 500              # requests per second per connection (burst: twice)
+max_queue = 10_000            # messages queued to one connection before resync
+
+[[classes]]                   # a resource class: see matching.config.ResourceClass
+name = "cpu"
+lot_cu = 100
+tick = 1
+taker_fee_bps = 10
+maker_fee_bps = 0
+
+[[accounts]]
+key = "alice"                 # the account's name and login key
+secret = "alice-secret"
+deposit = 1_000_000_000       # µcr, credited when the account is first opened
+roles = ["consumer"]          # consumer, provider, operator
+capacity = { cpu-SPOT = 50 }  # lots it may sell, per instrument (providers)
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from matching.commands import Role
+from matching.config import MAX_AMOUNT, MAX_QTY, MarketConfig, ResourceClass
+from matching.errors import ConfigError
+
+__all__ = ["AccountSettings", "ServerSettings", "Settings", "default_settings", "load"]
+
+Key = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
+
+
+class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The server's own knobs; see the module docstring for their meaning."""
+
+    fsync: Literal["batch", "interval", "none"] = "batch"
+    snapshot_every: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    rate_limit: Annotated[int, msgspec.Meta(ge=1)] = 500
+    max_queue: Annotated[int, msgspec.Meta(ge=10)] = 10_000
+
+
+class AccountSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One account: its key (also its name), secret, opening deposit and roles."""
+
+    key: Key
+    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    deposit: Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)] = 0
+    roles: tuple[Role, ...] = ("consumer",)
+    capacity: dict[str, Annotated[int, msgspec.Meta(ge=0, le=MAX_QTY)]] = {}
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A whole server configuration file."""
+
+    classes: list[ResourceClass]
+    accounts: list[AccountSettings] = []
+    server: ServerSettings = ServerSettings()
+
+    def __post_init__(self) -> None:
+        keys = [a.key for a in self.accounts]
+        if len(set(keys)) != len(keys):
+            raise ConfigError("account keys must be unique")
+
+    @property
+    def market(self) -> MarketConfig:
+        return MarketConfig(classes=list(self.classes))
+
+    def account(self, key: str) -> AccountSettings | None:
+        for account in self.accounts:
+            if account.key == key:
+                return account
+        return None
+
+
+def load(path: Path) -> Settings:
+    """Read and check a TOML configuration file.
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or a value is wrong.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    try:
+        settings = msgspec.convert(raw, Settings)
+        settings.market  # noqa: B018 - validates the classes together
+    except (msgspec.ValidationError, ConfigError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return settings
+
+
+def default_settings() -> Settings:
+    """A small market to try cux with: a cpu and a gpu class, two traders and an
+    operator whose secrets are their names with ``-secret`` appended."""
+    return Settings(
+        classes=[
+            ResourceClass("cpu", lot_cu=100, tick=1, taker_fee_bps=10),
+            ResourceClass(
+                "gpu", lot_cu=1000, tick=10, taker_fee_bps=25, maker_fee_bps=10
+            ),
+        ],
+        accounts=[
+            AccountSettings(
+                "alice", "alice-secret", deposit=1_000_000_000, roles=("consumer",)
+            ),
+            AccountSettings(
+                "bob",
+                "bob-secret",
+                deposit=1_000_000_000,
+                roles=("consumer", "provider"),
+                capacity={"cpu-SPOT": 1000, "gpu-SPOT": 100},
+            ),
+            AccountSettings("operator", "operator-secret", roles=("operator",)),
+        ],
+    )
