@@ -1,5 +1,6 @@
 """The benchmarks are not timed in tests, but they must keep working."""
 
+from bench.auction_bench import main as auction_bench_main
 from bench.core_bench import main as core_bench_main
 from bench.peers_adapter import CuxEngine
 
@@ -20,3 +21,11 @@ def test_peers_adapter_matches_and_reports_what_rests() -> None:
 
 def test_core_bench_runs_on_a_small_workload(capsys: object) -> None:
     assert core_bench_main(["--ops", "2000", "--runs", "1"]) == 0
+
+
+def test_auction_bench_runs_on_a_small_book(capsys: object) -> None:
+    # --check verifies the engine's invariants after the uncross; the bench
+    # itself checks that the engine and the bare book agree on price and volume.
+    argv = ["--orders", "3000", "--levels", "200", "--runs", "1", "--check"]
+    assert auction_bench_main(argv) == 0
+    assert auction_bench_main([*argv, "--indicatives", "--profile"]) == 0
