@@ -314,6 +314,45 @@ class Book:
 
     # -- reading ----------------------------------------------------------------
 
+    def crossing_levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The levels a call auction can trade: bids priced at or above the best
+        ask and asks at or below the best bid, as (price, qty) in no particular
+        order; two empty lists when the book is not crossed.
+
+        Outside this region the executable volume is 0, so clearing over it
+        alone gives the same price as clearing over the whole book. It walks
+        each side's price heap only as deep as the region, so it costs in
+        proportion to the levels it returns, not to the whole book.
+        """
+        bid, ask = self.bid, self.ask
+        if bid < ask:
+            return [], []
+        return self._heap_walk(BUY, ask), self._heap_walk(SELL, bid)
+
+    def _heap_walk(self, side: int, limit: int) -> list[tuple[int, int]]:
+        # Heap order: a child is never better than its parent, so a subtree
+        # whose root is outside the region holds nothing inside it.
+        heap = self._heaps[side]
+        levels = self._levels[side]
+        sign = -1 if side == BUY else 1
+        size = len(heap)
+        found: dict[int, int] = {}
+        stack = [0] if heap else []
+        while stack:
+            i = stack.pop()
+            price = sign * heap[i]
+            if (price < limit) if side == BUY else (price > limit):
+                continue
+            level = levels.get(price)
+            if level is not None:
+                found[price] = level.qty
+            child = 2 * i + 1
+            if child < size:
+                stack.append(child)
+                if child + 1 < size:
+                    stack.append(child + 1)
+        return list(found.items())
+
     def levels(self, side: int) -> list[tuple[int, int]]:
         """Every level of ``side`` as (price, qty), in no particular order."""
         return [(price, level.qty) for price, level in self._levels[side].items()]

@@ -19,8 +19,10 @@ the closing auction. Every other way into ``closed`` trades nothing. After
 an auction the rest of every IOC order it was entered for is cancelled.
 
 An auction trades at one price for all (`matching.auction.clearing_price`, with
-the last traded or auction price as reference). The buy orders that fill are
-taken best price first, then oldest first, and so are the sells; the trades pair
+the last traded or auction price as reference), computed over the crossed part
+of the book only (`Book.crossing_levels`): nothing else can trade, so the price
+is the same, and the cost follows the crossed levels, not the whole book. The
+buy orders that fill are taken best price first, then oldest first, and so are the sells; the trades pair
 them up in that order. Both sides pay the taker fee rate. Self-trade prevention
 does not apply: an account's buy and sell both priced through the uniform price
 may trade with each other.
@@ -206,9 +208,7 @@ def run_auction(
     publish their `AuctionCleared`.
     """
     book = inst.book
-    clearing = clearing_price(
-        book.levels(BUY), book.levels(SELL), reference=inst.last_price
-    )
+    clearing = clearing_price(*book.crossing_levels(), reference=inst.last_price)
     price = clearing.price
     if price is not None or kind != "batch":
         events.append(
@@ -320,9 +320,7 @@ def publish_indicatives(engine: Engine, events: list[Event]) -> None:
         if inst is None or not inst.call:
             continue
         book = inst.book
-        clearing = clearing_price(
-            book.levels(BUY), book.levels(SELL), reference=inst.last_price
-        )
+        clearing = clearing_price(*book.crossing_levels(), reference=inst.last_price)
         shown = (
             clearing.price,
             clearing.volume,

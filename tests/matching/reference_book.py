@@ -169,6 +169,16 @@ class ReferenceBook:
 
     # -- reading ----------------------------------------------------------------
 
+    def crossing_levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Bids at or above the best ask and asks at or below the best bid."""
+        bid, ask = self.bid, self.ask
+        if bid < ask:
+            return [], []
+        return (
+            [(p, q) for p, q in self.depth(BUY) if p >= ask],
+            [(p, q) for p, q in self.depth(SELL) if p <= bid],
+        )
+
     def levels(self, side: int) -> list[tuple[int, int]]:
         """Every level of ``side`` as (price, qty)."""
         return self.depth(side)

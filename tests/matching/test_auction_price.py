@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matching.auction import Clearing, clearing_price
+from matching.book import Book
+from matching.order import BUY, SELL, Order
 
 Levels = list[tuple[int, int]]
 
@@ -183,3 +185,30 @@ def test_arrival_order_does_not_change_price_or_volume(
     assert clearing_price(bids, asks, mb, ms, reference) == clearing_price(
         shuffled_bids, shuffled_asks, mb, ms, reference
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from((0, 1)), st.integers(90, 110), st.integers(1, 9))
+    ),
+    st.lists(st.integers(0, 1000)),
+    st.none() | st.integers(85, 115),
+)
+def test_clearing_over_the_crossed_levels_equals_clearing_over_the_whole_book(
+    orders: list[tuple[int, int, int]], removals: list[int], reference: int | None
+) -> None:
+    book = Book()
+    resting = []
+    for i, (side, price, qty) in enumerate(orders):
+        order = Order(i, 0, side, price, qty, 0, 0, 0, 0, 0, False, False, None, "X")
+        book.add(order)
+        resting.append(order)
+    # Removals leave stale prices in the heaps, which the walk must skip.
+    for k in removals:
+        if resting:
+            book.remove(resting.pop(k % len(resting)))
+
+    whole = clearing_price(book.levels(BUY), book.levels(SELL), reference=reference)
+
+    assert clearing_price(*book.crossing_levels(), reference=reference) == whole
