@@ -21,6 +21,7 @@ from typing import Any, Final, Literal, NamedTuple
 from matching import (
     CODES,
     AmendOrder,
+    AuctionTrade,
     Book,
     CancelOrder,
     Code,
@@ -39,6 +40,7 @@ from matching import (
     PlaceOrder,
     ReleaseEscrow,
     ResourceClass,
+    SchedulePhase,
     SetCapacity,
     SetPhase,
     Tick,
@@ -321,6 +323,33 @@ def trade(
     )
 
 
+def auction_trade(
+    trade_id: int,
+    *,
+    price: int,
+    qty: int,
+    buy: tuple[int, str, int],
+    sell: tuple[int, str, int],
+    buyer_fee: int = 0,
+    symbol: str = CPU,
+) -> AuctionTrade:
+    """An auction trade; ``buy`` and ``sell`` are (order id, account, leaves
+    after)."""
+    return AuctionTrade(
+        trade_id=trade_id,
+        symbol=symbol,
+        price=price,
+        qty=qty,
+        buy_order_id=buy[0],
+        sell_order_id=sell[0],
+        buyer=buy[1],
+        seller=sell[1],
+        buy_leaves=buy[2],
+        sell_leaves=sell[2],
+        buyer_fee=buyer_fee,
+    )
+
+
 def cancelled(
     order_id: int,
     account: str,
@@ -415,24 +444,63 @@ TRADERS: Final = ("t1", "t2", "t3", "t4")
 
 
 def random_flow(
-    m: Market, rng: random.Random, n: int, *, releases: bool = False
+    m: Market,
+    rng: random.Random,
+    n: int,
+    *,
+    releases: bool = False,
+    call_phases: bool = False,
 ) -> None:
     """Apply ``n`` random commands of every kind to ``m``, trading on both symbols.
 
     Opens four traders (consumer and provider) on first use. With ``releases``,
     an escrow is sometimes released with a random payout between commands, as
-    the settlement glue would, with a `ReleaseEscrow` command.
+    the settlement glue would, with a `ReleaseEscrow` command. With
+    ``call_phases``, about one command in twelve changes or schedules a phase,
+    the call phases (``pre_open``, ``batch``, ``closing``) included, so that
+    orders collect for auctions; without it the flow only halts and closes.
     """
     if m.engine.ledger.index(TRADERS[0]) is None:
         for name in TRADERS:
             m.open(name, deposit=5_000_000, capacity=200)
             m.apply(SetCapacity(name, GPU, 200))
     for _ in range(n):
-        m.apply(_random_command(m, rng), at=m.now + rng.choice((0, STEP, 50 * STEP)))
+        # The extra draw is made only with ``call_phases``, so that the flows of
+        # the other callers stay what they were.
+        if call_phases and rng.random() < 0.08:
+            command = _random_phase_command(m, rng)
+        else:
+            command = _random_command(m, rng)
+        m.apply(command, at=m.now + rng.choice((0, STEP, 50 * STEP)))
         if releases and m.engine.ledger.escrows and rng.random() < 0.2:
             trade_id = rng.choice(sorted(m.engine.ledger.escrows))
             amount = m.engine.ledger.escrows[trade_id].amount
             m.apply(ReleaseEscrow(trade_id, rng.randint(0, amount)))
+
+
+# The phases a random phase command names, by weight: mostly call phases, and
+# rarely ``closed``, which empties the book.
+_PHASE_DRAWS: Final[tuple[Phase, ...]] = (
+    ("pre_open",) * 3
+    + ("batch",) * 2
+    + ("closing",) * 2
+    + ("continuous", "halted", "halted", "closed")
+)
+
+
+def _random_phase_command(m: Market, rng: random.Random) -> Command:
+    """A phase change now or later, to any phase; batch intervals are short so
+    that batch auctions fire within a flow. Some schedules are not after the
+    time they are applied at, and some intervals are 0: both are rejected."""
+    symbol = rng.choice((CPU, GPU))
+    phase: Phase = rng.choice(_PHASE_DRAWS)
+    interval: int | None = None
+    if phase == "batch":
+        interval = rng.choice((None, 1, 20, 100, 0))
+    if rng.random() < 0.6:
+        return SetPhase(symbol, phase, interval)
+    at = m.now + rng.randint(-1, 120) * STEP
+    return SchedulePhase(symbol, phase, at, interval)
 
 
 def _random_command(m: Market, rng: random.Random) -> Command:
