@@ -75,6 +75,7 @@ __all__ = [
     "list_future",
     "list_window",
     "on_timer",
+    "relink_overlaps",
 ]
 
 SECOND: Final = 1_000_000_000
@@ -253,23 +254,43 @@ def list_window(
     return inst
 
 
+def relink_overlaps(engine: Engine) -> None:
+    """Build every future's overlap list afresh, each overlapping pair once (for
+    an engine restored from a snapshot)."""
+    listed = [inst for inst in engine.instruments.values() if inst.window is not None]
+    for inst in listed:
+        assert inst.window is not None
+        inst.window.overlaps = [inst]
+    for i, inst in enumerate(listed):
+        for other in listed[i + 1 :]:
+            if _overlap(inst, other):
+                assert inst.window is not None
+                assert other.window is not None
+                inst.window.overlaps.append(other)
+                other.window.overlaps.append(inst)
+
+
+def _overlap(a: Instrument, b: Instrument) -> bool:
+    wa, wb = a.window, b.window
+    assert wa is not None
+    assert wb is not None
+    return (
+        a.spec.resource_class == b.spec.resource_class
+        and wa.start < wb.end
+        and wb.start < wa.end
+    )
+
+
 def link_overlaps(engine: Engine, inst: Instrument) -> None:
     """Add ``inst`` to the overlap lists of its class's windows, and theirs to it."""
     window = inst.window
     assert window is not None
     window.overlaps = [inst]
     for other in engine.instruments.values():
-        w = other.window
-        if (
-            other is inst
-            or w is None
-            or other.spec.resource_class != inst.spec.resource_class
-            or w.end <= window.start
-            or window.end <= w.start
-        ):
+        if other is inst or other.window is None or not _overlap(inst, other):
             continue
         window.overlaps.append(other)
-        w.overlaps.append(inst)
+        other.window.overlaps.append(inst)
 
 
 # -- the lifecycle ----------------------------------------------------------------

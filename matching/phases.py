@@ -22,10 +22,10 @@ An auction trades at one price for all (`matching.auction.clearing_price`, with
 the last traded or auction price as reference), computed over the crossed part
 of the book only (`Book.crossing_levels`): nothing else can trade, so the price
 is the same, and the cost follows the crossed levels, not the whole book. The
-buy orders that fill are taken best price first, then oldest first, and so are the sells; the trades pair
-them up in that order. Both sides pay the taker fee rate. Self-trade prevention
-does not apply: an account's buy and sell both priced through the uniform price
-may trade with each other.
+buy orders that fill are taken best price first, then oldest first, and so are
+the sells; the trades pair them up in that order. Both sides pay the taker fee
+rate. Self-trade prevention does not apply: an account's buy and sell both
+priced through the uniform price may trade with each other.
 
 Timers: scheduled phase changes, batch auctions and the futures lifecycle are
 entries in one heap ordered by (time, rank, serial). The engine fires them, and
@@ -165,6 +165,8 @@ def change_phase(
     """Move ``inst`` into ``phase`` at time ``at``, running the auction the
     change calls for (see the module's docstring)."""
     old = inst.phase
+    # Forget IOC orders that ended otherwise (cancelled, closed) since entry.
+    inst.ioc = [i for i in inst.ioc if i in engine.orders]
     if phase in ("continuous", "batch"):
         uncross = old in CALL_PHASES or (
             old == "halted" and (inst.book.bid >= inst.book.ask or bool(inst.ioc))

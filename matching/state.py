@@ -18,7 +18,7 @@ import msgspec
 from matching.commands import Role
 from matching.config import HOUR, future_instrument
 from matching.errors import ConfigError, InvariantViolation
-from matching.futures import Lease, Window, link_overlaps
+from matching.futures import Lease, Window, relink_overlaps
 from matching.ledger import Escrow
 from matching.order import BUY, GTD, IOC, SELL, Order
 from matching.phases import Timer
@@ -208,9 +208,7 @@ def restore(
             engine.orders[live.order_id] = live
             if live.tif == GTD:
                 engine._add_expiry(live)
-    for inst in engine.instruments.values():
-        if inst.window is not None:
-            link_overlaps(engine, inst)
+    relink_overlaps(engine)
     return engine
 
 
