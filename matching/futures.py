@@ -11,9 +11,11 @@ end)`` of whole hours. Its life, driven by the engine's timers:
    the book is cancelled. No order is accepted after the gate.
 4. Delivery, at the start: each account's net position (lots bought minus lots
    sold) is settled. Net long positions become leases against the net short
-   sellers: a long's purchases are taken in trade order, each from its own
-   seller while that seller still owes lots, else from the first net short
-   seller (by account) that does, at the price of the purchase. Sellers that
+   sellers, at the prices of the purchases: a long takes delivery of its first
+   purchases (in trade order) up to its net position; every long first gets
+   them from their own sellers, as far as those sellers are net short, and
+   what is left comes from the first net short seller (by account) that still
+   owes lots. Sellers that
    are not net short (a consumer who sold back, a provider who bought back)
    are paid their proceeds now.
 5. Window end: the leases expire and the net short sellers are paid in full:
@@ -336,29 +338,44 @@ def _deliver(engine: Engine, inst: Instrument, events: list[Event]) -> None:
     window.delivering = dict(owe)
     window.stage = "delivering"
 
-    # Leases: each long's purchases in trade order, from their own seller
-    # while it still owes lots, else from the first seller that does.
-    leases: dict[tuple[int, int, int], int] = {}
-    shorts = list(owe)
+    # The purchases each long takes delivery of: its first, in trade order,
+    # up to its net position, as [seller, price, lots] pieces.
+    pieces: list[tuple[int, list[list[int]]]] = []
     for consumer, need in receive.items():
+        mine: list[list[int]] = []
         for entry in trades:
-            if entry.buyer != consumer or not need:
-                continue
-            price = entry.amount // entry.lots
-            lots = min(entry.lots, need)
-            need -= lots
-            while lots:
-                provider = entry.seller
-                if not owe.get(provider):
-                    provider = next(a for a in shorts if owe[a])
-                part = min(lots, owe[provider])
-                owe[provider] -= part
-                lots -= part
-                key = (consumer, provider, price)
-                leases[key] = leases.get(key, 0) + part
+            if entry.buyer == consumer and need:
+                lots = min(entry.lots, need)
+                need -= lots
+                mine.append([entry.seller, entry.amount // entry.lots, lots])
+        pieces.append((consumer, mine))
+
+    # Leases: first every piece from its own seller while that seller owes
+    # lots, then what is left from the first net short seller that does.
+    leases: dict[tuple[int, int, int], int] = {}
+
+    def assign(consumer: int, provider: int, piece: list[int], lots: int) -> None:
+        owe[provider] -= lots
+        piece[2] -= lots
+        key = (consumer, provider, piece[1])
+        leases[key] = leases.get(key, 0) + lots
+
+    for consumer, mine in pieces:
+        for piece in mine:
+            seller = piece[0]
+            if owe.get(seller):
+                assign(consumer, seller, piece, min(piece[2], owe[seller]))
+    shorts = list(owe)
+    for consumer, mine in pieces:
+        for piece in mine:
+            while piece[2]:
+                provider = next(a for a in shorts if owe[a])
+                assign(consumer, provider, piece, min(piece[2], owe[provider]))
     total = sum(window.delivering.values())
     events.append(DeliveryStarted(inst.symbol, total))
-    for (consumer, provider, price), lots in leases.items():
+    for (consumer, provider, price), lots in sorted(
+        leases.items(), key=lambda item: item[0][0]
+    ):
         engine.lease_seq += 1
         lease = Lease(
             engine.lease_seq,

@@ -431,6 +431,24 @@ def test_resold_lots_come_from_the_first_net_short_seller_by_account_number() ->
     ]
 
 
+def test_a_direct_buyer_keeps_its_own_seller_before_resold_lots_are_placed() -> None:
+    m = w10_market()
+    cross(m, "p", "e", 2, 100)
+    cross(m, "q", "c", 2, 100)
+    cross(m, "c", "d", 2, 110)
+
+    events = to_start(m)
+
+    # d comes before e and p before q, but e bought from p directly: e keeps
+    # p, and d's resold lots come from the seller left, q.
+    assert events == [
+        DeliveryStarted(W10, 4),
+        lease(1, "d", "q", 2, 110),
+        lease(2, "e", "p", 2, 100),
+        EscrowReleased(3, W10, "d", "c", 220, 0, 0),
+    ]
+
+
 def test_provider_who_bought_back_delivers_only_its_net_short() -> None:
     m = w10_market()
     cross(m, "p", "c", 5, 100)
@@ -732,8 +750,10 @@ def test_whole_futures_day_lists_trades_auctions_delivers_and_settles() -> None:
     assert of(D10, DeliveryStarted, LeaseCreated) == [
         DeliveryStarted(D10, 5),
         LeaseCreated(1, D10, "c", "p", 2, 1_000, at(10), at(11)),
-        LeaseCreated(2, D10, "d", "p", 1, 1_100, at(10), at(11)),
-        LeaseCreated(3, D10, "d", "q", 2, 1_000, at(10), at(11)),
+        # d's own seller q first (d bought 1 from it in the auction), then the
+        # rest: 1 more from q and 1 from p, at d's purchase prices.
+        LeaseCreated(2, D10, "d", "q", 2, 1_000, at(10), at(11)),
+        LeaseCreated(3, D10, "d", "p", 1, 1_100, at(10), at(11)),
     ]
     assert of(D11, LeaseCreated) == [
         LeaseCreated(4, D11, "d", "p", 2, 900, at(11), at(12))
