@@ -1,6 +1,7 @@
 """The ``cux`` command line: one command, with subcommands.
 
-``cux serve`` runs the exchange server; ``cux demo`` is, so far, a core-only
+``cux serve`` runs the exchange server; ``cux replay`` rebuilds a market from
+its journal (see `exchange.cli_replay`); ``cux demo`` is, so far, a core-only
 scenario (see `exchange.demo_core`); ``node`` and the client commands of
 DESIGN.md section 10 arrive with the parts they drive. ``python -m exchange``
 is the same command.
@@ -16,6 +17,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+from exchange.cli_replay import add_replay_command
 from exchange.demo_core import CONFIG, SYMBOL, DemoRun, run_demo
 from exchange.tables import Column, credits, render_table
 from matching import (
@@ -115,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging level (default: %(default)s)",
     )
     serve.set_defaults(run=_serve)
+
+    add_replay_command(commands)
     return parser
 
 

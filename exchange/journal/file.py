@@ -1,0 +1,401 @@
+"""`FileJournal`: the journal as local append-only files, with group commit.
+
+The event loop side lives here: `FileJournal.append` encodes the records at
+once, in call order, queues them and returns a future; one drain task takes
+everything queued so far as one group and hands it to the writer thread
+(`exchange.journal.writer`), which writes it with one ``write`` and, under the
+``batch`` policy, one fsync. Appends made while a group is on its way to disk
+form the next group, so the more the disk lags, the larger the groups: one
+fsync per group, not per append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import get_args
+
+from exchange.journal.errors import JournalConfigMismatch, JournalError
+from exchange.journal.format import JournalRecord, encode_frames
+from exchange.journal.protocol import Journal
+from exchange.journal.reader import JOURNAL_DIR
+from exchange.journal.recovery import recover_folder
+from exchange.journal.snapshots import SNAPSHOT_DIR, prune_snapshots, write_snapshot
+from exchange.journal.writer import FsyncPolicy, SegmentWriter
+from matching import Engine, EngineState, MarketConfig, SequenceError
+
+__all__ = ["FileJournal"]
+
+_log = logging.getLogger("cux.journal")
+
+_LOCK_FILE = "LOCK"
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One `append` (or flush) waiting for the disk."""
+
+    data: bytes
+    first_seq: int
+    rotate: bool
+    sync: bool
+    done: asyncio.Future[None]
+
+
+class FileJournal(Journal):
+    """The journal as segment and snapshot files in one data folder.
+
+    Call `recover` once before anything else; then `append` from the event
+    loop, `snapshot` now and then, and `close` at the end. Only one journal
+    may have a folder open at a time (a lock file refuses a second).
+
+    Args:
+        folder: the data folder; ``journal/`` and ``snapshots/`` are made in it.
+        config: the market configuration; a folder whose journal was written
+            for another one is refused.
+        fsync: when an append counts as durable. ``batch`` (the default): its
+            group was written and fsynced. ``interval``: it was written to the
+            OS, which is fsynced at most every ``fsync_interval_ms``; a power
+            loss or OS crash (not a crash of cux itself) can lose the
+            acknowledged commands of the last interval. ``none``: it was
+            written to the OS, which flushes it when it likes (Linux: within
+            about 30 s); a power loss can lose that much.
+        fsync_interval_ms: for ``interval``, the least time between two fsyncs,
+            in ms (default 5).
+        segment_bytes: a segment that has reached this size, in bytes, is
+            followed by a new one (default 64 MiB).
+        keep_snapshots: how many snapshot files to keep, newest first
+            (default 3; older ones are deleted).
+        fsync_fd: the function that flushes a file descriptor to disk (default
+            `os.fsync`); tests pass one that counts.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        config: MarketConfig,
+        *,
+        fsync: FsyncPolicy = "batch",
+        fsync_interval_ms: int = 5,
+        segment_bytes: int = 64 * 2**20,
+        keep_snapshots: int = 3,
+        fsync_fd: Callable[[int], None] = os.fsync,
+    ) -> None:
+        if fsync not in get_args(FsyncPolicy):
+            raise ValueError(f"fsync must be batch, interval or none, not {fsync!r}")
+        if fsync_interval_ms < 1 or segment_bytes < 1 or keep_snapshots < 1:
+            raise ValueError(
+                "fsync_interval_ms, segment_bytes and keep_snapshots must be >= 1"
+            )
+        self.folder = Path(folder)
+        self.config = config
+        self.fsync = fsync
+        self.keep_snapshots = keep_snapshots
+        self._fsync_fd = fsync_fd
+        self._writer = SegmentWriter(
+            self.folder / JOURNAL_DIR,
+            config,
+            fsync,
+            fsync_interval_ms / 1000,
+            segment_bytes,
+            fsync_fd,
+        )
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="cux-journal")
+        self._snapshot_io = ThreadPoolExecutor(1, thread_name_prefix="cux-snapshot")
+        self._lock_fd: int | None = None
+        self._open = False
+        self._closed = False
+        self._failure: JournalError | None = None
+        self._next_seq = 1
+        self._queue: list[_Entry] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._rotate = False
+        self._snapshot_seq = 0
+        self._snapshot_lock: asyncio.Lock | None = None
+        self._snapshots: set[asyncio.Future[None]] = set()
+
+    # -- start-up ---------------------------------------------------------------
+
+    def recover(self) -> Engine:
+        """The engine after the last complete record; cuts a torn tail first.
+
+        Blocking: call it once, before serving. See `exchange.journal.recovery`.
+
+        Raises:
+            JournalError: the folder is in use by another journal, or this one
+                was recovered already.
+            JournalConfigMismatch: the journal was written for another config.
+            JournalCorrupt: a record, a header or the sequence is damaged.
+        """
+        if self._open or self._closed:
+            raise JournalError("recover() may be called once, before anything else")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        try:
+            found = recover_folder(self.folder, self.config, self._fsync_fd)
+        except BaseException:
+            self._unlock()
+            raise
+        if found.last is not None:
+            self._writer.open_tail(
+                found.last.path, found.last.first_seq, found.last_empty
+            )
+        engine = found.engine
+        self._next_seq = engine.seq + 1
+        self._snapshot_seq = found.snapshot_seq
+        self._open = True
+        _log.info(
+            "journal %s open: snapshot at %d, %d records replayed, next record %d, "
+            "fsync %s",
+            self.folder,
+            found.snapshot_seq,
+            found.replayed,
+            self._next_seq,
+            self.fsync,
+        )
+        return engine
+
+    def _lock(self) -> None:
+        fd = os.open(self.folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalError(
+                f"{self.folder} is in use by another cux journal"
+            ) from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- appending --------------------------------------------------------------
+
+    def append(self, records: Sequence[JournalRecord]) -> asyncio.Future[None]:
+        """Queue ``records`` and return a future done when they are durable.
+
+        Call it from the event loop. The records are encoded at once, so later
+        changes to them are not journaled; appends reach the disk in call
+        order, and those queued while an earlier group is being written share
+        one write and one fsync. An empty append completes once everything
+        appended before it is durable.
+
+        Raises:
+            SequenceError: the records do not continue the journal (the first
+                must be the next sequence number, and each the one after).
+            JournalError: the journal is not open (see `recover`), is closing,
+                or a write failed earlier; or a record is over 1 MiB.
+        """
+        self._check_open()
+        for i, record in enumerate(records):
+            if record.seq != self._next_seq + i or record.seq.__class__ is not int:
+                raise SequenceError(
+                    f"the journal expects record {self._next_seq + i}, "
+                    f"got {record.seq!r}"
+                )
+        data = encode_frames(records)
+        loop = asyncio.get_running_loop()
+        rotate = self._rotate and bool(records)
+        if rotate:
+            self._rotate = False
+        entry = _Entry(data, self._next_seq, rotate, False, loop.create_future())
+        self._next_seq += len(records)
+        self._enqueue(entry)
+        return entry.done
+
+    def _check_open(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if not self._open:
+            raise JournalError("the journal is not open: call recover() first")
+        if self._closed:
+            raise JournalError("the journal is closed")
+
+    def _enqueue(self, entry: _Entry) -> None:
+        self._queue.append(entry)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Write the queue group by group until it is empty."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                group = self._take_group()
+                data = b"".join(e.data for e in group)
+                sync = any(e.sync for e in group)
+                try:
+                    due = await loop.run_in_executor(
+                        self._io,
+                        self._writer.write,
+                        data,
+                        group[0].first_seq,
+                        group[0].rotate,
+                        sync,
+                    )
+                except Exception as exc:
+                    self._fail(exc, group)
+                    return
+                for entry in group:
+                    if not entry.done.done():
+                        entry.done.set_result(None)
+                if due is not None and self.fsync == "interval":
+                    self._arm_sync_timer(loop, due)
+        finally:
+            self._drainer = None
+
+    def _take_group(self) -> list[_Entry]:
+        """The queued entries up to (not including) the next that rotates."""
+        queue = self._queue
+        end = 1
+        while end < len(queue) and not queue[end].rotate:
+            end += 1
+        group, self._queue = queue[:end], queue[end:]
+        return group
+
+    def _arm_sync_timer(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        if self._sync_timer is None:
+            delay = max(0.0, due - time.monotonic())
+            self._sync_timer = loop.call_later(delay, self._timed_sync)
+
+    def _timed_sync(self) -> None:
+        self._sync_timer = None
+        if self._failure is None and not self._closed:
+            self._flush().add_done_callback(_retrieve)
+
+    def _flush(self) -> asyncio.Future[None]:
+        """A future done when everything appended so far is written and fsynced."""
+        loop = asyncio.get_running_loop()
+        entry = _Entry(b"", self._next_seq, False, True, loop.create_future())
+        self._enqueue(entry)
+        return entry.done
+
+    def _fail(self, exc: Exception, group: list[_Entry]) -> None:
+        """A write or fsync failed: fail what waits, refuse every later append.
+
+        After a failed fsync the file's state on disk is unknown, so the
+        journal never retries; the server must stop, and recovery on restart
+        decides what the disk holds.
+        """
+        failure = JournalError(f"writing the journal failed, it is closed: {exc}")
+        failure.__cause__ = exc
+        self._failure = failure
+        _log.warning("journal %s failed: %s", self.folder, exc)
+        for entry in group + self._queue:
+            if not entry.done.done():
+                entry.done.set_exception(failure)
+        self._queue = []
+
+    # -- snapshots and close ----------------------------------------------------
+
+    def snapshot(self, engine: Engine) -> asyncio.Future[None]:
+        """Take ``engine``'s state now; write it once the journal holds it.
+
+        The state is taken before this returns, so it is consistent whatever
+        the engine does next. It is written (in a thread, by the task this
+        returns) only after every record up to its sequence number is fsynced,
+        whatever the policy, and the next append starts a new segment. A
+        snapshot at or before the last one is skipped. Call it from the event
+        loop; awaiting the task is optional (`close` waits for it).
+
+        Raises:
+            JournalError: at once, if the journal is not open or the engine is
+                ahead of the records appended; from the task, if writing the
+                snapshot failed.
+            JournalConfigMismatch: the engine has another configuration.
+        """
+        state = engine.snapshot()
+        self._check_open()
+        if state.config_digest != self.config.digest():
+            raise JournalConfigMismatch(
+                "the engine has another market configuration than the journal"
+            )
+        if state.seq >= self._next_seq:
+            raise JournalError(
+                f"cannot snapshot the engine at record {state.seq}: the journal "
+                f"holds records up to {self._next_seq - 1}; append them first"
+            )
+        loop = asyncio.get_running_loop()
+        if state.seq <= self._snapshot_seq:
+            skipped = loop.create_future()
+            skipped.set_result(None)
+            return skipped
+        self._rotate = True
+        task = loop.create_task(self._write_snapshot(state))
+        self._snapshots.add(task)
+        task.add_done_callback(self._snapshots.discard)
+        return task
+
+    async def _write_snapshot(self, state: EngineState) -> None:
+        if self._snapshot_lock is None:
+            self._snapshot_lock = asyncio.Lock()
+        async with self._snapshot_lock:
+            if state.seq <= self._snapshot_seq:
+                return
+            await self._flush()
+            loop = asyncio.get_running_loop()
+            folder = self.folder / SNAPSHOT_DIR
+            try:
+                path = await loop.run_in_executor(
+                    self._snapshot_io, write_snapshot, folder, state, self._fsync_fd
+                )
+                await loop.run_in_executor(
+                    self._snapshot_io, prune_snapshots, folder, self.keep_snapshots
+                )
+            except OSError as exc:
+                _log.warning("journal: writing a snapshot failed: %s", exc)
+                raise JournalError(f"writing a snapshot failed: {exc}") from exc
+            self._snapshot_seq = state.seq
+        _log.info("journal: snapshot %s written", path.name)
+
+    async def close(self) -> None:
+        """Write and fsync everything appended, then close the files.
+
+        Appends are refused from the moment it is called. It waits for the
+        snapshots being written. Closing twice does nothing.
+
+        Raises:
+            JournalError: the last writes failed (the files are closed anyway).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if not self._open:
+            self._shutdown()
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            if self._failure is None:
+                entry = _Entry(b"", self._next_seq, False, True, loop.create_future())
+                self._enqueue(entry)
+                await entry.done
+        finally:
+            if self._sync_timer is not None:
+                self._sync_timer.cancel()
+                self._sync_timer = None
+            if self._snapshots:
+                await asyncio.gather(*self._snapshots, return_exceptions=True)
+            await loop.run_in_executor(self._io, self._writer.close)
+            self._shutdown()
+        _log.info("journal %s closed at record %d", self.folder, self._next_seq - 1)
+
+    def _shutdown(self) -> None:
+        self._io.shutdown(wait=False)
+        self._snapshot_io.shutdown(wait=False)
+        self._unlock()
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a background flush's failure as seen: `_fail` already logged it."""
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,150 @@
+"""The journal's open segment: appends, rotation and fsync, in one worker thread.
+
+`SegmentWriter` is touched only from the journal's single writer thread, one
+call at a time, so it needs no lock and its calls happen in the order the event
+loop submitted them. It never decides what to write, only how: the event loop
+side (`exchange.journal.file`) forms the groups.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from exchange.journal.format import encode_header, segment_name
+from exchange.journal.snapshots import sync_folder
+from matching import MarketConfig
+
+__all__ = ["FsyncPolicy", "SegmentWriter"]
+
+_log = logging.getLogger("cux.journal")
+
+FsyncPolicy = Literal["batch", "interval", "none"]
+
+
+class SegmentWriter:
+    """Appends groups of framed records to the journal's last segment.
+
+    Args:
+        folder: the journal folder holding the segments.
+        config: written into the header of every new segment.
+        policy: when to fsync (see `exchange.journal.FileJournal`).
+        interval_s: for ``interval``, the least time between two fsyncs.
+        segment_bytes: a group that finds the segment at this size or more
+            starts a new one.
+        fsync_fd: the function that flushes a file descriptor to disk.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        config: MarketConfig,
+        policy: FsyncPolicy,
+        interval_s: float,
+        segment_bytes: int,
+        fsync_fd: Callable[[int], None],
+    ) -> None:
+        self.folder = folder
+        self.config = config
+        self.policy = policy
+        self.interval_s = interval_s
+        self.segment_bytes = segment_bytes
+        self.fsync_fd = fsync_fd
+        self.fd: int | None = None
+        self.first_seq = 0
+        self.size = 0
+        self.empty = True
+        self.unsynced = False
+        self.folder_unsynced = False
+        self.last_sync = time.monotonic()
+
+    def open_tail(self, path: Path, first_seq: int, empty: bool) -> None:
+        """Continue the existing segment ``path`` (its torn tail already cut)."""
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self.first_seq = first_seq
+        self.size = os.fstat(self.fd).st_size
+        self.empty = empty
+
+    def write(
+        self, data: bytes, first_seq: int, rotate: bool, sync: bool
+    ) -> float | None:
+        """Append ``data`` (frames from record ``first_seq`` on), then fsync as
+        the policy or ``sync`` asks.
+
+        ``rotate`` starts a new segment first, as after a snapshot. Returns None
+        if everything written is on disk, else the monotonic time at which the
+        ``interval`` policy allows the next fsync.
+        """
+        if data:
+            if self._needs_segment(first_seq, rotate):
+                self._start_segment(first_seq)
+            assert self.fd is not None
+            _write_all(self.fd, data)
+            self.size += len(data)
+            self.empty = False
+            self.unsynced = True
+        due = self.last_sync + self.interval_s
+        if (
+            sync
+            or self.policy == "batch"
+            or (self.policy == "interval" and time.monotonic() >= due)
+        ):
+            self.sync()
+        if not (self.unsynced or self.folder_unsynced):
+            return None
+        return due
+
+    def sync(self) -> None:
+        """Flush the segment and, if a segment was created, the folder."""
+        if self.fd is not None and self.unsynced:
+            self.fsync_fd(self.fd)
+            self.unsynced = False
+        if self.folder_unsynced:
+            sync_folder(self.folder, self.fsync_fd)
+            self.folder_unsynced = False
+        self.last_sync = time.monotonic()
+
+    def close(self) -> None:
+        """Close the segment; call `sync` first for what must be durable."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _needs_segment(self, first_seq: int, rotate: bool) -> bool:
+        if self.fd is None:
+            return True
+        if self.empty and self.first_seq == first_seq:
+            # A segment without records (one just started, or whose only
+            # records were a torn tail) is already the right one.
+            return False
+        return rotate or self.size >= self.segment_bytes
+
+    def _start_segment(self, first_seq: int) -> None:
+        if self.fd is not None:
+            # Whatever the policy: `sync` flushes only the open segment, so one
+            # left behind must be complete on disk (one fsync per segment).
+            if self.unsynced:
+                self.fsync_fd(self.fd)
+                self.unsynced = False
+            self.close()
+        path = self.folder / segment_name(first_seq)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+        self.fd = os.open(path, flags, 0o644)
+        header = encode_header(first_seq, self.config)
+        _write_all(self.fd, header)
+        self.first_seq = first_seq
+        self.size = len(header)
+        self.empty = True
+        self.unsynced = True
+        self.folder_unsynced = True
+        _log.info("journal: new segment %s", path.name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
