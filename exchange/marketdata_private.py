@@ -1,0 +1,306 @@
+"""The private channels: each account's orders, fills, balances and leases.
+
+`AccountFeed` follows the engine's events and publishes, for the account they
+concern:
+
+- ``orders``: an `OrderMessage` per change of an order's state, in event
+  order: ``new`` (accepted), ``partially_filled`` / ``filled`` (per fill),
+  ``amended``, ``cancelled`` (with the engine's reason) or ``expired``. An order
+  that fills on arrival is ``new`` first. Rejections are not order messages:
+  the server answers them as errors.
+- ``fills``: a `FillMessage` for each side of each trade. ``liquidity`` is
+  ``maker`` or ``taker`` in continuous trading and ``auction`` in a call
+  auction. ``fee`` is what the order paid at the fill: the buyer's fee; a
+  seller pays its fee when the trade's escrow is released, so its fill shows 0.
+- ``balance``: one `BalanceMessage` per account whose balances the command
+  changed, read from the ledger after the command.
+- ``leases``: a `LeaseMessage` to the consumer and to the provider when a
+  lease is created (``active``) and when it ends.
+
+It keeps the open orders' state (filled and leaves totals) and the live leases
+itself, seeded from the engine when it starts; an order is forgotten when it
+becomes terminal and a lease when it ends, so its memory follows what is open.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from exchange.marketdata_book import Publication
+from exchange.protocol import (
+    BalanceMessage,
+    FillMessage,
+    LeaseMessage,
+    OrderMessage,
+    encode,
+)
+from matching.engine import Engine
+from matching.events import (
+    AuctionTrade,
+    Deposited,
+    EscrowReleased,
+    LeaseCreated,
+    LeaseEnded,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    Trade,
+    Withdrawn,
+)
+from matching.order import SIDE_NAMES
+
+__all__ = ["AccountFeed", "OpenOrder"]
+
+_EMPTY: Final = (0, 0, 0)
+"""The balances of an account just opened."""
+
+
+class OpenOrder(msgspec.Struct, gc=False):
+    """What the order messages of one open order need to say."""
+
+    account: str
+    symbol: str
+    side: str
+    price: int | None
+    filled: int
+    leaves: int
+    client_order_id: str | None
+
+
+class AccountFeed:
+    """The private channels of every account.
+
+    Every method that takes an event appends its publications to ``out``.
+
+    Attributes:
+        ts: the timestamp (ns) of the command whose events are being applied.
+        orders: the open orders, by id.
+        leases: the live leases, by id.
+    """
+
+    __slots__ = ("_balances", "_changed", "_ledger", "leases", "orders", "ts")
+
+    def __init__(self, engine: Engine) -> None:
+        ledger = engine.ledger
+        self._ledger = ledger
+        names = ledger.names
+        self.orders: dict[int, OpenOrder] = {
+            order_id: OpenOrder(
+                names[o.account],
+                o.symbol,
+                SIDE_NAMES[o.side],
+                None if o.is_market else o.price,
+                o.filled,
+                o.leaves,
+                o.client_order_id,
+            )
+            for order_id, o in engine.orders.items()
+        }
+        self.leases: dict[int, LeaseCreated] = {
+            lease_id: LeaseCreated(
+                lease_id,
+                lease.symbol,
+                names[lease.consumer],
+                names[lease.provider],
+                lease.lots,
+                lease.price,
+                lease.start,
+                lease.end,
+            )
+            for lease_id, lease in engine.leases.items()
+        }
+        # The balances last published, and the accounts a command may have
+        # changed (a dict, so that they are published in a stable order).
+        self._balances: dict[str, tuple[int, int, int]] = {
+            name: (ledger.available[i], ledger.held[i], ledger.escrow[i])
+            for i, name in enumerate(names)
+        }
+        self._changed: dict[str, None] = {}
+        self.ts = 0
+
+    # -- orders and fills -------------------------------------------------------
+
+    def accepted(self, e: OrderAccepted, out: list[Publication]) -> None:
+        order = OpenOrder(
+            e.account, e.symbol, e.side, e.price, 0, e.qty, e.client_order_id
+        )
+        self.orders[e.order_id] = order
+        out.append(_order(e.order_id, order, "new", None, self.ts))
+        if e.side == "buy":
+            self._changed[e.account] = None
+
+    def traded(self, e: Trade, out: list[Publication]) -> None:
+        maker_side = "sell" if e.taker_side == "buy" else "buy"
+        self._fill(
+            e.maker_order_id,
+            e.maker_account,
+            maker_side,
+            e.maker_leaves,
+            "maker",
+            e,
+            out,
+        )
+        self._fill(
+            e.taker_order_id,
+            e.taker_account,
+            e.taker_side,
+            e.taker_leaves,
+            "taker",
+            e,
+            out,
+        )
+
+    def auction_traded(self, e: AuctionTrade, out: list[Publication]) -> None:
+        self._fill(e.buy_order_id, e.buyer, "buy", e.buy_leaves, "auction", e, out)
+        self._fill(e.sell_order_id, e.seller, "sell", e.sell_leaves, "auction", e, out)
+
+    def _fill(
+        self,
+        order_id: int,
+        account: str,
+        side: str,
+        leaves: int,
+        liquidity: str,
+        e: Trade | AuctionTrade,
+        out: list[Publication],
+    ) -> None:
+        ts = self.ts
+        order = self.orders.get(order_id)
+        if order is None:
+            # Only for an order opened before this feed started mid-command.
+            order = OpenOrder(account, e.symbol, side, e.price, 0, leaves, None)
+        order.filled += e.qty
+        order.leaves = leaves
+        if leaves:
+            self.orders[order_id] = order
+            out.append(_order(order_id, order, "partially_filled", None, ts))
+        else:
+            self.orders.pop(order_id, None)
+            out.append(_order(order_id, order, "filled", None, ts))
+        fill = FillMessage(
+            str(order_id),
+            order.client_order_id,
+            e.trade_id,
+            e.symbol,
+            side,
+            e.price,
+            e.qty,
+            e.buyer_fee if side == "buy" else 0,
+            liquidity,
+            ts,
+        )
+        out.append(Publication("fills", None, account, encode(fill)))
+        self._changed[account] = None
+
+    def cancelled(self, e: OrderCancelled, out: list[Publication]) -> None:
+        order = self._closed(e.order_id, e.account, e.symbol, e.side, e.price)
+        order.filled = e.filled
+        out.append(_order(e.order_id, order, "cancelled", e.reason, self.ts))
+        if e.side == "buy":
+            self._changed[e.account] = None
+
+    def expired(self, e: OrderExpired, out: list[Publication]) -> None:
+        order = self._closed(e.order_id, e.account, e.symbol, e.side, e.price)
+        order.filled = e.filled
+        out.append(_order(e.order_id, order, "expired", None, self.ts))
+        if e.side == "buy":
+            self._changed[e.account] = None
+
+    def _closed(
+        self, order_id: int, account: str, symbol: str, side: str, price: int | None
+    ) -> OpenOrder:
+        """Forget an order that became terminal; return its last state, leaves 0."""
+        order = self.orders.pop(order_id, None)
+        if order is None:
+            order = OpenOrder(account, symbol, side, price, 0, 0, None)
+        order.leaves = 0
+        return order
+
+    def amended(self, e: OrderAmended, out: list[Publication]) -> None:
+        order = self.orders.get(e.order_id)
+        if order is None:
+            order = OpenOrder(e.account, e.symbol, e.side, e.price, 0, 0, None)
+            self.orders[e.order_id] = order
+        order.price = e.price
+        order.leaves = e.leaves
+        order.filled = e.filled
+        out.append(_order(e.order_id, order, "amended", None, self.ts))
+        if e.side == "buy":
+            self._changed[e.account] = None
+
+    # -- leases -----------------------------------------------------------------
+
+    def lease_created(self, e: LeaseCreated, out: list[Publication]) -> None:
+        self.leases[e.lease_id] = e
+        _lease(e, "active", self.ts, out)
+
+    def lease_ended(self, e: LeaseEnded, out: list[Publication]) -> None:
+        lease = self.leases.pop(e.lease_id, None)
+        if lease is not None:
+            _lease(lease, e.state, self.ts, out)
+
+    # -- balances ---------------------------------------------------------------
+
+    def money_moved(self, e: Deposited | Withdrawn, out: list[Publication]) -> None:
+        self._changed[e.account] = None
+
+    def escrow_released(self, e: EscrowReleased, out: list[Publication]) -> None:
+        self._changed[e.buyer] = None
+        self._changed[e.seller] = None
+
+    def publish_balances(self, out: list[Publication]) -> None:
+        """A `BalanceMessage` for each account whose balances the command
+        changed (compared with what was last published)."""
+        if not self._changed:
+            return
+        ledger = self._ledger
+        for account in self._changed:
+            i = ledger.accounts.get(account)
+            if i is None:
+                continue
+            now = (ledger.available[i], ledger.held[i], ledger.escrow[i])
+            if self._balances.get(account, _EMPTY) != now:
+                self._balances[account] = now
+                message = BalanceMessage(*now, self.ts)
+                out.append(Publication("balance", None, account, encode(message)))
+        self._changed.clear()
+
+
+def _order(
+    order_id: int, order: OpenOrder, status: str, reason: str | None, ts: int
+) -> Publication:
+    message = OrderMessage(
+        str(order_id),
+        order.client_order_id,
+        order.symbol,
+        order.side,
+        status,
+        order.price,
+        order.filled,
+        order.leaves,
+        reason,
+        ts,
+    )
+    return Publication("orders", None, order.account, encode(message))
+
+
+def _lease(lease: LeaseCreated, status: str, ts: int, out: list[Publication]) -> None:
+    message = LeaseMessage(
+        lease.lease_id,
+        lease.symbol,
+        status,
+        lease.consumer,
+        lease.provider,
+        lease.lots,
+        lease.price,
+        lease.start,
+        lease.end,
+        ts,
+    )
+    data = encode(message)
+    out.append(Publication("leases", None, lease.consumer, data))
+    if lease.provider != lease.consumer:
+        out.append(Publication("leases", None, lease.provider, data))
