@@ -132,7 +132,7 @@ class Gateway:
 
     def _disconnected(self, session: Session) -> None:
         self.hub.drop(session)
-        session.closed = True
+        session.stop()
         self.exchange.metrics.connections.dec()
         log.info("connection of %s closed", session.account or "a visitor")
         if session.cancel_on_disconnect and session.account and session.placed:
@@ -273,6 +273,9 @@ class Gateway:
                 return
             order_id = next(e.order_id for e in events if type(e) is OrderAccepted)
             session.placed.add(order_id)
+            if len(session.placed) > 4096:
+                # Remember only the orders still open, for cancel-on-disconnect.
+                session.placed &= self.exchange.engine.orders.keys()
             session.send(encode(Ack(req.id, order_id=str(order_id))))
 
         self.exchange.submit(Work(command=command, reply=reply))

@@ -122,6 +122,7 @@ class MarketData:
         candle_history: int = 1440,
     ) -> None:
         self._engine = engine
+        self.candle_intervals = candle_intervals
         self._trades = TradeFeed(recent_trades, candle_intervals, candle_history)
         self.accounts = AccountFeed(engine)
         self._books: dict[str, BookFeed] = {}

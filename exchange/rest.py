@@ -160,16 +160,25 @@ class Api:
             return interval
         marketdata = self.exchange.marketdata
 
+        assert limit is not None
+        assert interval is not None
+
         def read(engine: Engine) -> Any:
             if symbol not in engine.instruments:
                 return None
             if what == "trades":
                 return marketdata.recent_trades(symbol, limit)
+            if interval not in marketdata.candle_intervals:
+                return ()
             return marketdata.candles(symbol, interval, limit)
 
         rows = await self._read(read)
         if rows is None:
             return _error(404, Code.UNKNOWN_SYMBOL.value, CODES[Code.UNKNOWN_SYMBOL])
+        if rows == ():
+            intervals = ", ".join(map(str, marketdata.candle_intervals))
+            message = f"interval must be one of {intervals} seconds"
+            return _error(400, WireCode.INVALID_FIELD.value, message)
         return _response({"symbol": symbol, what: rows})
 
     # -- private ----------------------------------------------------------------

@@ -147,6 +147,12 @@ class Session:
         self._writer.cancel()
         await self.ws.close(code=code, message=reason.encode())
 
+    def stop(self) -> None:
+        """The connection is gone: stop the writer, drop what is queued."""
+        self.closed = True
+        self._queue.clear()
+        self._writer.cancel()
+
     @property
     def queued(self) -> int:
         return len(self._queue)
