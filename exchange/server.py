@@ -27,6 +27,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exchange.gateway import Gateway
+from exchange.protocol import Heartbeat, encode
 from exchange.sequencer import Sequencer, Work
 from exchange.sessions import Hub
 from exchange.settings import Settings
@@ -100,6 +101,7 @@ class Exchange:
         self.data = data
         self.clock = clock
         self.accepting = True
+        self._heartbeat: asyncio.Task[None] | None = None
         self.metrics = Metrics()
         self.hub = Hub()
         data.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,7 @@ class Exchange:
     async def start(self) -> None:
         """Start the sequencer and open the configured accounts it lacks."""
         self.sequencer.start()
+        self._heartbeat = asyncio.create_task(self._beat(), name="cux-heartbeat")
         done = asyncio.get_running_loop().create_future()
         self.submit(Work(expand=self._bootstrap, reply=done.set_result))
         await done
@@ -132,6 +135,16 @@ class Exchange:
             self.engine.seq,
             len(self.engine.instruments),
         )
+
+    async def _beat(self) -> None:
+        """Send every connection a ``heartbeat`` message every
+        ``heartbeat_seconds``; the websocket layer also pings and drops a peer
+        that does not answer within twice that."""
+        while True:
+            await asyncio.sleep(self.settings.server.heartbeat_seconds)
+            data = encode(Heartbeat(self.clock()))
+            for session in list(self.hub.sessions):
+                session.send(data)
 
     def _bootstrap(self, engine: Engine) -> list[Command]:
         commands: list[Command] = []
@@ -148,6 +161,8 @@ class Exchange:
     async def stop(self) -> None:
         """Apply and deliver what is queued, close connections, close the journal."""
         self.accepting = False
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         await self.sequencer.stop()
         await asyncio.gather(
             *(
