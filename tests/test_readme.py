@@ -1,7 +1,12 @@
 """The README's reference tables stay in step with the code."""
 
+import tomllib
 from pathlib import Path
 
+import msgspec
+
+from exchange.protocol import WIRE_CODES
+from exchange.settings import Settings
 from matching.codes import CODES
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -21,3 +26,20 @@ def test_readme_python_examples_run() -> None:
     assert len(blocks) >= 2
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"print": lambda *a: None})
+
+
+def test_readme_lists_every_server_error_code_with_its_meaning() -> None:
+    text = README.read_text(encoding="utf-8")
+
+    for code, meaning in WIRE_CODES.items():
+        assert f"| `{code.value}` | {meaning} |" in text
+
+
+def test_readme_server_configuration_is_a_valid_configuration() -> None:
+    text = README.read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml\n")[1:]]
+
+    assert blocks
+    for block in blocks:
+        settings = msgspec.convert(tomllib.loads(block), Settings)
+        assert settings.market.classes
