@@ -275,16 +275,18 @@ class Book:
                     return got
         return got
 
-    def take(self, side: int, qty: int) -> list[tuple[Order, int]]:
+    def take(self, side: int, qty: int) -> tuple[list[Order], list[int]]:
         """Take ``qty`` lots off ``side``, best price first, oldest first.
 
-        Used by a call auction once it knows its volume. Returns each order with
-        the lots taken from it, in priority order; the orders' ``leaves`` are
+        Used by a call auction once it knows its volume. Returns the orders in
+        priority order and, beside them, the lots taken from each (two lists,
+        which cost less than a pair per order); the orders' ``leaves`` are
         lowered (to 0 for those taken completely, which leave the book).
         ``qty`` must not exceed the side's volume.
         """
         levels = self._levels[side]
-        taken: list[tuple[Order, int]] = []
+        taken: list[Order] = []
+        lots_taken: list[int] = []
         while qty:
             best = self.bid if side == BUY else self.ask
             level = levels[best]
@@ -298,7 +300,8 @@ class Book:
                     level.dead -= 1
                     continue
                 lots = qty if qty < open_qty else open_qty
-                taken.append((order, lots))
+                taken.append(order)
+                lots_taken.append(lots)
                 qty -= lots
                 level.qty -= lots
                 order.leaves = open_qty - lots
@@ -310,7 +313,7 @@ class Book:
                 level.head = head
             else:
                 self._drop_level(side, best)
-        return taken
+        return taken, lots_taken
 
     # -- reading ----------------------------------------------------------------
 

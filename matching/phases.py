@@ -52,7 +52,8 @@ from matching.events import (
     PhaseChanged,
     PhaseScheduled,
 )
-from matching.order import BUY, NO_ASK, NO_BID, SELL, Order, fee_for
+from matching.ledger import Escrow
+from matching.order import BUY, NO_ASK, NO_BID, SELL, Order
 
 if TYPE_CHECKING:
     from matching.engine import Engine, Instrument
@@ -245,73 +246,95 @@ def _settle_auction(
     engine: Engine,
     inst: Instrument,
     price: int,
-    buys: list[tuple[Order, int]],
-    sells: list[tuple[Order, int]],
+    buys: tuple[list[Order], list[int]],
+    sells: tuple[list[Order], list[int]],
     events: list[Event],
 ) -> None:
-    """Pair the taken buys and sells in priority order into trades at ``price``."""
+    """Pair the taken buys and sells in priority order into trades at ``price``.
+
+    Each trade gets its escrow and its event; the buyers' balances, the orders'
+    filled lots and the fee income move once per order, which is the same sum
+    as moving them per trade. An auction can fill a whole book, so this loop
+    is kept lean.
+    """
     ledger = engine.ledger
     names = ledger.names
+    held = ledger.held
+    available = ledger.available
+    escrow = ledger.escrow
+    escrows = ledger.escrows
+    orders = engine.orders
+    closed = engine.closed
     symbol = inst.symbol
     bps = inst.taker_bps
     window = inst.window
-    b = s = 0
-    buy, buy_left = buys[0]
-    sell, sell_left = sells[0]
-    while True:
-        qty = min(buy_left, sell_left)
-        buy_left -= qty
-        sell_left -= qty
-        buy.filled += qty
-        sell.filled += qty
-        engine.trade_seq += 1
-        notional = price * qty
-        buyer_fee = fee_for(notional, bps)
-        ledger.settle_fill(
-            engine.trade_seq,
-            symbol,
-            buy.account,
-            sell.account,
-            price,
-            qty,
-            buyer_fee,
-            bps,
-            buy.unit_hold * qty,
-        )
-        if window is not None:
-            window.bought(buy.account, qty)
-        events.append(
-            AuctionTrade(
-                engine.trade_seq,
-                symbol,
-                price,
-                qty,
-                buy.order_id,
-                sell.order_id,
-                names[buy.account],
-                names[sell.account],
-                buy.leaves + buy_left,
-                sell.leaves + sell_left,
-                buyer_fee,
+    append = events.append
+    trade_id = engine.trade_seq
+    fees = 0
+
+    sell_orders, sell_lots = sells
+    s = 0
+    sell = sell_orders[0]
+    sell_taken = sell_left = sell_lots[0]
+    seller = sell.account
+    for buy, buy_taken in zip(*buys, strict=True):
+        buyer = buy.account
+        buyer_name = names[buyer]
+        buy_left = buy_taken
+        cost = 0
+        while buy_left:
+            qty = buy_left if buy_left < sell_left else sell_left
+            buy_left -= qty
+            sell_left -= qty
+            trade_id += 1
+            notional = price * qty
+            fee = (notional * bps + 9_999) // 10_000
+            cost += notional + fee
+            escrows[trade_id] = Escrow(
+                trade_id, symbol, buyer, seller, qty, notional, bps
             )
-        )
-        if not sell_left:
-            _end_if_filled(engine, sell)
-            s += 1
-        if not buy_left:
-            _end_if_filled(engine, buy)
-            b += 1
-            if b == len(buys):
-                break
-            buy, buy_left = buys[b]
-        if not sell_left:
-            sell, sell_left = sells[s]
+            append(
+                AuctionTrade(
+                    trade_id,
+                    symbol,
+                    price,
+                    qty,
+                    buy.order_id,
+                    sell.order_id,
+                    buyer_name,
+                    names[seller],
+                    buy.leaves + buy_left,
+                    sell.leaves + sell_left,
+                    fee,
+                )
+            )
+            if not sell_left:
+                sell.filled += sell_taken
+                if not sell.leaves:
+                    del orders[sell.order_id]
+                    closed[sell.order_id] = seller
+                s += 1
+                if s == len(sell_orders):
+                    break
+                sell = sell_orders[s]
+                sell_taken = sell_left = sell_lots[s]
+                seller = sell.account
 
-
-def _end_if_filled(engine: Engine, order: Order) -> None:
-    if not order.leaves:
-        del engine.orders[order.order_id]
-        engine.closed[order.order_id] = order.account
+        # The buyer's hold for the lots taken pays the trades and their fees.
+        notional = price * buy_taken
+        released = buy.unit_hold * buy_taken
+        held[buyer] -= released
+        available[buyer] += released - cost
+        escrow[buyer] += notional
+        fees += cost - notional
+        buy.filled += buy_taken
+        if window is not None:
+            window.bought(buyer, buy_taken)
+        if not buy.leaves:
+            del orders[buy.order_id]
+            closed[buy.order_id] = buyer
+    ledger.fee_income += fees
+    engine.trade_seq = trade_id
 
 
 def publish_indicatives(engine: Engine, events: list[Event]) -> None:

@@ -152,20 +152,23 @@ class ReferenceBook:
         trial.match(trial_taker, limit, budget, fee_bps, [])
         return taker.leaves - trial_taker.leaves
 
-    def take(self, side: int, qty: int) -> list[tuple[Order, int]]:
-        """Take ``qty`` lots off ``side`` in priority order (a call auction)."""
-        taken: list[tuple[Order, int]] = []
+    def take(self, side: int, qty: int) -> tuple[list[Order], list[int]]:
+        """Take ``qty`` lots off ``side`` in priority order (a call auction):
+        the orders, and the lots taken from each."""
+        taken: list[Order] = []
+        lots_taken: list[int] = []
         for order in self._in_priority(side):
             if not qty:
                 break
             lots = min(qty, order.leaves)
-            taken.append((order, lots))
+            taken.append(order)
+            lots_taken.append(lots)
             qty -= lots
             if lots == order.leaves:
                 self._take_off(order)
             else:
                 order.leaves -= lots
-        return taken
+        return taken, lots_taken
 
     # -- reading ----------------------------------------------------------------
 
