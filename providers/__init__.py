@@ -1,6 +1,17 @@
-"""cux's provider side: the node daemon ``cux node`` that sells compute.
+"""cux's provider side: the model runtime a node sells, and its metering.
 
-A node runs the adaptive-compute inference runtime, probes its capacity, prices
-it, executes the jobs that consumers' leases send it and meters the compute they
-spend. It arrives in later work: the package is empty now.
+A node serves all-MiniLM-L6-v2 with a variable depth per input and bills what
+each input actually ran. The runtime is here; the daemon ``cux node`` that
+registers, quotes and runs jobs arrives in later work.
+
+- :mod:`providers.metering`: the integer FLOPs formula and budget shares (pure).
+- :mod:`providers.tiers`: the quality tiers (pure).
+- :mod:`providers.jobs`: a job's plan and report, and batch planning (pure).
+- :mod:`providers.model`: the model, loaded offline, run layer by layer (torch).
+- :mod:`providers.runtime`: running a job: bucketing, exits, the report (torch).
+- :mod:`providers.probe` and :mod:`providers.profile`: the probe set and the
+  quality profile, ``python -m providers.profile`` (torch to measure only).
+
+The pure modules import no torch, so the exchange and the SDK can use them;
+importing this package imports nothing heavy.
 """
