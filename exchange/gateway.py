@@ -113,7 +113,13 @@ class Gateway:
             heartbeat=server.heartbeat_seconds * 2, max_msg_size=1 << 20
         )
         await ws.prepare(request)
-        session = Session(ws, rate=server.rate_limit, max_queue=server.max_queue)
+        transport = request.transport
+        session = Session(
+            ws,
+            rate=server.rate_limit,
+            max_queue=server.max_queue,
+            sock=None if transport is None else transport.get_extra_info("socket"),
+        )
         self.hub.sessions.add(session)
         self.exchange.metrics.connections.inc()
         session.send(encode(Hello(session.nonce, self.exchange.clock())))

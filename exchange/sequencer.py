@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from exchange.journal.format import JournalRecord
 from matching import Command, Engine, Event
 from matching.commands import Tick
 
@@ -186,8 +187,6 @@ class Sequencer:
         return _Batch(durable, outputs)
 
     def _record(self, seq: int, ts: int, command: Command) -> Any:
-        from exchange.journal import JournalRecord
-
         return JournalRecord(seq, ts, command)
 
     def _maybe_snapshot(self) -> None:

@@ -75,8 +75,16 @@ class Metrics:
             buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1.0),
         )
 
+        # The labelled child of `commands` per command type: `labels` takes a
+        # lock and builds a key on every call, too much once a command.
+        self._command_counters: dict[type, Any] = {}
+
     def on_command(self, command: Command, events: list[Event]) -> None:
-        self.commands.labels(type(command).__struct_config__.tag).inc()
+        counter = self._command_counters.get(type(command))
+        if counter is None:
+            counter = self.commands.labels(type(command).__struct_config__.tag)
+            self._command_counters[type(command)] = counter
+        counter.inc()
         for event in events:
             if type(event) is Trade or type(event) is AuctionTrade:
                 self.trades.inc()
@@ -117,11 +125,13 @@ class Exchange:
             snapshot_every=settings.server.snapshot_every,
             on_commands=self.metrics.on_command,
         )
+        # Read when /metrics is scraped, not set on every request.
+        sequencer = self.sequencer
+        self.metrics.backlog.set_function(lambda: sequencer.backlog)
         self.gateway = Gateway(self)
 
     def submit(self, work: Work) -> None:
         self.sequencer.submit(work)
-        self.metrics.backlog.set(self.sequencer.backlog)
 
     async def start(self) -> None:
         """Start the sequencer and open the configured accounts it lacks."""

@@ -21,13 +21,14 @@ import asyncio
 import hmac
 import logging
 import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Iterable
 from hashlib import sha256
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from exchange.protocol import Resync, encode
 
@@ -39,6 +40,9 @@ ChannelKey = tuple[str, Any]
 """(channel, depth) for public channels, (channel, account) for private ones."""
 
 PRIVATE_CHANNELS = frozenset({"orders", "fills", "balance", "leases"})
+
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
+"""Linux's TCP_CORK, None elsewhere (the writer then never corks)."""
 
 
 def sign(secret: str, message: str) -> str:
@@ -70,8 +74,17 @@ class RateLimiter:
 class Session:
     """One websocket connection."""
 
-    def __init__(self, ws: web.WebSocketResponse, *, rate: int, max_queue: int) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        *,
+        rate: int,
+        max_queue: int,
+        sock: Any = None,
+    ) -> None:
         self.ws = ws
+        # The connection's socket, to cork while a burst is written; None: never.
+        self._sock = sock
         self.nonce = secrets.token_hex(16)
         self.account: str | None = None
         self.roles: tuple[str, ...] = ()
@@ -119,12 +132,30 @@ class Session:
             while True:
                 await self._ready.wait()
                 self._ready.clear()
-                while self._queue:
-                    queue = self._queue
-                    data, _ = queue.popleft()
-                    await ws.send_str(data.decode())
+                # Several messages at once (a batch's replies, market data of
+                # many commands): corked, they leave in as few segments as
+                # they fill, and the client is woken once, not once a message.
+                corked = len(self._queue) > 1 and self._cork(True)
+                try:
+                    while self._queue:
+                        data, _ = self._queue.popleft()
+                        await ws.send_frame(data, WSMsgType.TEXT)
+                finally:
+                    if corked:
+                        self._cork(False)
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             return
+
+    def _cork(self, on: bool) -> bool:
+        """Set or clear TCP_CORK on the connection's socket; whether it could
+        (Linux only, and only with a socket)."""
+        if self._sock is None or _TCP_CORK is None:
+            return False
+        try:
+            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, int(on))
+        except OSError:
+            return False
+        return True
 
     def close(self, code: int, reason: str) -> None:
         """Close the connection with ``code`` and ``reason``; queued messages

@@ -1,8 +1,14 @@
 """The benchmarks are not timed in tests, but they must keep working."""
 
+from pathlib import Path
+
+import pytest
+
 from bench.auction_bench import main as auction_bench_main
 from bench.core_bench import main as core_bench_main
 from bench.peers_adapter import CuxEngine
+from bench.server_bench import main as server_bench_main
+from bench.server_bench import summarise_profile
 
 
 def test_peers_adapter_matches_and_reports_what_rests() -> None:
@@ -29,3 +35,36 @@ def test_auction_bench_runs_on_a_small_book(capsys: object) -> None:
     argv = ["--orders", "3000", "--levels", "200", "--runs", "1", "--check"]
     assert auction_bench_main(argv) == 0
     assert auction_bench_main([*argv, "--indicatives", "--profile"]) == 0
+
+
+def test_server_bench_runs_against_a_real_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [
+        *("--conns", "2", "--procs", "1", "--rates", "300", "--duration", "1"),
+        *("--warmup", "0", "--grace", "5"),
+        *("--ramp-start", "200", "--ramp-step", "200", "--ramp-max", "400"),
+        *("--ramp-duration", "0.5", "--max-p99-ms", "10000"),
+        *("--subscribers", "3", "--sub-procs", "1"),
+        *("--fanout-rates", "200", "--fanout-duration", "1"),
+    ]
+    assert server_bench_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| 300 |" in out
+    assert "highest sustained rate: 400 orders/s" in out
+    assert "| 200 | " in out  # the fan-out row: its rate,
+    assert " | 3 | " in out  # and its subscribers
+
+
+def test_server_bench_summarises_a_py_spy_profile(tmp_path: Path) -> None:
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        "thread (1): MainThread;run (asyncio/runners.py:190);"
+        "apply (matching/engine.py:300) 3\n"
+        "thread (1): MainThread;run (asyncio/runners.py:190);"
+        "_write_websocket_frame (aiohttp/_websocket/writer.py:150) 1\n",
+        encoding="utf-8",
+    )
+    table = summarise_profile(raw)
+    assert "| engine (matching/) | 75.0% |" in table
+    assert "| websocket send: frame build and socket write | 25.0% |" in table
