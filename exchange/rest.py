@@ -79,8 +79,19 @@ class Api:
     # -- public -----------------------------------------------------------------
 
     async def health(self, request: web.Request) -> web.Response:
+        """``{"status", "seq"}``; with ``?state_hash=1`` also ``state_hash``, the
+        engine's state hash at that ``seq`` (what ``cux replay`` prints after
+        the same records). The hash is read through the sequencer and encodes
+        the whole state, so it is for tests and audits, not for polling."""
         ok = self.exchange.sequencer.failed is None
-        body = {"status": "ok" if ok else "failed", "seq": self.exchange.engine.seq}
+        body: dict[str, Any] = {
+            "status": "ok" if ok else "failed",
+            "seq": self.exchange.engine.seq,
+        }
+        if ok and request.query.get("state_hash") == "1":
+            body["seq"], body["state_hash"] = await self._read(
+                lambda engine: (engine.seq, engine.state_hash())
+            )
         return _response(body, 200 if ok else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:

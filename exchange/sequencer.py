@@ -70,7 +70,8 @@ class Sequencer:
         publish: delivers a batch of publications to the subscribers.
         clock: ns since the epoch; the sequencer never lets it go backwards.
         max_batch: the most inbox items applied before journaling.
-        snapshot_every: commands between two snapshots.
+        snapshot_every: commands between two snapshots; one that comes due
+            while the last is still being written is taken once it is written.
         on_commands: called with each applied command and its events, for
             metrics.
     """
@@ -190,12 +191,20 @@ class Sequencer:
         return JournalRecord(seq, ts, command)
 
     def _maybe_snapshot(self) -> None:
-        if self._since_snapshot < self.snapshot_every:
+        # One snapshot at a time: while the disk is still writing one, the
+        # next waits for it, rather than queueing copies of the whole state.
+        if self._since_snapshot < self.snapshot_every or self._snapshots:
             return
         self._since_snapshot = 0
         task = asyncio.ensure_future(self.journal.snapshot(self.engine))
         self._snapshots.add(task)
-        task.add_done_callback(self._snapshots.discard)
+        task.add_done_callback(self._snapshot_done)
+
+    def _snapshot_done(self, task: asyncio.Future[None]) -> None:
+        """Take the snapshot that came due while ``task`` was being written."""
+        self._snapshots.discard(task)
+        if not self._stopping:
+            self._maybe_snapshot()
 
     async def _deliver_loop(self) -> None:
         while True:

@@ -1,0 +1,66 @@
+"""The sequencer with a journal of the test's own, on the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from exchange.marketdata import MarketData
+from exchange.sequencer import Sequencer, Work
+from matching import Command, Engine, MarketConfig, OpenAccount, ResourceClass
+
+CONFIG = MarketConfig(classes=[ResourceClass("cpu", lot_cu=100, tick=1)])
+
+
+class SlowSnapshots:
+    """A journal whose appends are durable at once and whose snapshots are
+    written only once `release` is set.
+
+    Attributes:
+        taken: the sequence number of each snapshot asked for.
+    """
+
+    def __init__(self) -> None:
+        self.taken: list[int] = []
+        self.release = asyncio.Event()
+        self.writing: list[asyncio.Task[Any]] = []
+
+    def append(self, records: Sequence[Any]) -> asyncio.Future[None]:
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def snapshot(self, engine: Engine) -> asyncio.Task[Any]:
+        self.taken.append(engine.seq)
+        task = asyncio.ensure_future(self.release.wait())
+        self.writing.append(task)
+        return task
+
+
+async def apply(sequencer: Sequencer, command: Command) -> None:
+    done = asyncio.get_running_loop().create_future()
+    sequencer.submit(Work(command=command, reply=done.set_result))
+    await done
+
+
+async def test_a_snapshot_being_written_holds_the_next_back_until_it_is_done() -> None:
+    engine = Engine(CONFIG)
+    journal = SlowSnapshots()
+    sequencer = Sequencer(
+        engine, journal, MarketData(engine), lambda _: None, snapshot_every=2
+    )
+    sequencer.start()
+    try:
+        for name in "abcdef":
+            await apply(sequencer, OpenAccount(name))
+        assert journal.taken == [2]
+
+        # The one due since record 4 is taken as soon as the first is written.
+        journal.release.set()
+        await asyncio.gather(*journal.writing)
+        await asyncio.sleep(0)
+        assert journal.taken == [2, 6]
+    finally:
+        journal.release.set()
+        await sequencer.stop()
