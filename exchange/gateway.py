@@ -158,12 +158,13 @@ class Gateway:
 
     def on_frame(self, session: Session, data: str) -> None:
         """Check and dispatch one text frame."""
-        if len(data) > MAX_FRAME:
+        if _frame_bytes(data) > MAX_FRAME:
             self._error(session, None, WireCode.FRAME_TOO_LARGE)
             return
         try:
             envelope = peek(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            # RecursionError: JSON nested deeper than the decoder goes.
             self._error(session, None, WireCode.BAD_FRAME)
             return
         rid = envelope.id if type(envelope.id) is int else None
@@ -435,6 +436,14 @@ def rejection_message(
     rid: int | None, rejection: OrderRejected | CommandRejected
 ) -> ErrorMessage:
     return ErrorMessage(rid, rejection.code, rejection.message)
+
+
+def _frame_bytes(data: str) -> int:
+    """The size of a text frame in bytes (its UTF-8), counted only when its
+    length in characters leaves any doubt."""
+    if len(data) * 4 <= MAX_FRAME or len(data) > MAX_FRAME:
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))
 
 
 def _order_id(value: str | int) -> int | None:

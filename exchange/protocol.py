@@ -9,7 +9,9 @@ Requests are decoded in two steps, so that every bad frame gets an answer that
 echoes its id: `peek` reads only ``op`` and ``id`` (any other field is ignored),
 then `decode_request` reads the whole request as the struct its ``op`` names,
 refusing unknown fields, wrong types, missing fields and floats where integers
-belong.
+belong. Every integer field is a signed 64-bit integer: a larger one is refused
+here, since the journal could not record the command (the engine then checks
+the value's own range and rejects it with its code).
 """
 
 from __future__ import annotations
@@ -72,8 +74,9 @@ WIRE_CODES: Final[dict[WireCode, str]] = {
 }
 
 Id = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 Symbol = Annotated[str, msgspec.Meta(max_length=64)]
-OrderId = str | int
+OrderId = str | Int64
 Label = Annotated[str, msgspec.Meta(max_length=64)]
 Channels = Annotated[
     list[Annotated[str, msgspec.Meta(max_length=80)]], msgspec.Meta(max_length=64)
@@ -116,11 +119,11 @@ class Place(_Request, tag="place", frozen=True):
 
     symbol: Symbol
     side: Literal["buy", "sell"]
-    qty: int
+    qty: Int64
     type: Literal["limit", "market"] = "limit"
-    price: int | None = None
+    price: Int64 | None = None
     tif: TimeInForce | None = None
-    expire_at: int | None = None
+    expire_at: Int64 | None = None
     post_only: bool = False
     stp: SelfTradePrevention = "cancel_taker"
     client_order_id: Label | None = None
@@ -138,8 +141,8 @@ class CancelAll(_Request, tag="cancel_all", frozen=True):
 
 class Amend(_Request, tag="amend", frozen=True):
     order_id: OrderId
-    qty: int | None = None
-    price: int | None = None
+    qty: Int64 | None = None
+    price: Int64 | None = None
 
 
 class Balance(_Request, tag="balance", frozen=True):
@@ -161,7 +164,7 @@ class SetPhaseRequest(_Request, tag="set_phase", frozen=True):
 
     symbol: Symbol
     phase: Phase
-    interval_ms: int | None = None
+    interval_ms: Int64 | None = None
 
 
 class SchedulePhaseRequest(_Request, tag="schedule_phase", frozen=True):
@@ -169,16 +172,16 @@ class SchedulePhaseRequest(_Request, tag="schedule_phase", frozen=True):
 
     symbol: Symbol
     phase: Phase
-    at: int
-    interval_ms: int | None = None
+    at: Int64
+    interval_ms: Int64 | None = None
 
 
 class ListFutureRequest(_Request, tag="list_future", frozen=True):
     """Operators only: see `matching.commands.ListFuture`."""
 
     resource_class: Annotated[str, msgspec.Meta(max_length=64)]
-    start: int
-    hours: int = 1
+    start: Int64
+    hours: Int64 = 1
 
 
 Request = (

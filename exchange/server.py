@@ -148,8 +148,9 @@ class Exchange:
 
     async def _beat(self) -> None:
         """Send every connection a ``heartbeat`` message every
-        ``heartbeat_seconds``; the websocket layer also pings and drops a peer
-        that does not answer within twice that."""
+        ``heartbeat_seconds``. The websocket layer also pings a peer that has
+        sent nothing for twice that, and drops it if the pong does not come
+        within ``heartbeat_seconds``."""
         while True:
             await asyncio.sleep(self.settings.server.heartbeat_seconds)
             data = encode(Heartbeat(self.clock()))
@@ -195,6 +196,13 @@ class Exchange:
 
 async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
     """Run the exchange until SIGTERM or SIGINT; return the exit status."""
+    # The handlers come first: a signal that arrives as soon as the
+    # "listening" line is out must stop the server gracefully, not kill it.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
     exchange = Exchange(settings, data)
     await exchange.start()
     runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None)
@@ -205,10 +213,6 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
     # The line tests and scripts wait for: the address, with the real port.
     print(f"cux serve: listening on http://{host}:{bound} (data in {data})", flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     failed = asyncio.ensure_future(_watch(exchange))
     waiter = asyncio.ensure_future(stop.wait())
     await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)

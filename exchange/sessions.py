@@ -5,12 +5,16 @@ limit and its outbound queue. Messages are queued as encoded bytes and written
 by the session's own writer task, so a slow client never holds up the
 sequencer or other clients.
 
-The queue is bounded. When a client falls `max_queue` messages behind, the
-public market data still queued for it is dropped, those channels are
+The queue is bounded. A client falls behind when its socket stops taking data
+(the writer waits for it to drain) while more than `max_queue` messages wait:
+the public market data still queued for it is dropped, those channels are
 unsubscribed, and a `resync` message names them: the client subscribes again
 and gets fresh snapshots. It never silently misses an update. If replies and
 private messages alone still overflow the queue, the connection is closed with
-code 1013 and the reason ``slow consumer``.
+code 1013 and the reason ``slow consumer``. A client that keeps reading is never
+cut off: the sequencer hands over a whole batch of messages at once, and the
+queue may then hold more than `max_queue` until the writer runs (at most one
+batch's messages).
 
 `Hub` maps each channel to its subscribers and fans publications out.
 """
@@ -95,6 +99,8 @@ class Session:
         self.max_queue = max_queue
         self.closed = False
         self.resyncs = 0
+        # True while the writer waits for the socket to take more data.
+        self._blocked = False
         self._closing: asyncio.Future[bool] | None = None
         # Each entry: (data, channel key of public market data, or None).
         self._queue: deque[tuple[bytes, ChannelKey | None]] = deque()
@@ -110,7 +116,7 @@ class Session:
             return
         self._queue.append((data, channel))
         self._ready.set()
-        if len(self._queue) > self.max_queue:
+        if len(self._queue) > self.max_queue and self._blocked:
             self._fall_behind()
 
     def _fall_behind(self) -> None:
@@ -139,7 +145,11 @@ class Session:
                 try:
                     while self._queue:
                         data, _ = self._queue.popleft()
+                        # send_frame returns at once unless the socket is full;
+                        # only then can `send` run while this flag is set.
+                        self._blocked = True
                         await ws.send_frame(data, WSMsgType.TEXT)
+                        self._blocked = False
                 finally:
                     if corked:
                         self._cork(False)

@@ -1,0 +1,248 @@
+"""`cux serve` end to end: the REST API, ``/health`` and ``/metrics``.
+
+The tests share one server whose ``rest`` desk (see `desk_config`) holds a small
+known market, set up once: a resting buy at 1000 and one at 999, and a trade of
+2 lots at 1005.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from server_harness import (
+    HttpReply,
+    ServerProcess,
+    book_checksum,
+    connected,
+    desk_config,
+    signed_headers,
+    write_config,
+)
+
+SYMBOL = "rest-SPOT"
+DEPOSIT = 1_000_000_000
+AUTH_FAILED = {"code": "AUTH_FAILED", "message": "unknown key or bad signature"}
+
+
+async def _trade(url: str) -> dict[str, str]:
+    async with (
+        connected(url, "rest-buyer") as buyer,
+        connected(url, "rest-seller") as seller,
+    ):
+        orders = [
+            {"op": "place", "symbol": SYMBOL, "side": "buy", "qty": 3, "price": price}
+            for price in (1000, 999)
+        ]
+        first, second = await buyer.request_many(orders)
+        await seller.request_many(
+            [{"op": "place", "symbol": SYMBOL, "side": "sell", "qty": 2, "price": 1005}]
+        )
+        await buyer.request_many(
+            [{"op": "place", "symbol": SYMBOL, "side": "buy", "qty": 2, "price": 1005}]
+        )
+        return {"1000": first["order_id"], "999": second["order_id"]}
+
+
+PLACED: dict[str, str] = {}
+"""The ids of the two resting buys, by price."""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("rest")
+    config = write_config(folder, extra=desk_config("rest"))
+    with ServerProcess(config, folder / "data") as server:
+        PLACED.update(asyncio.run(_trade(server.url)))
+        yield server
+
+
+def error(status: int, code: str, message: str) -> HttpReply:
+    return HttpReply(status, "application/json", {"code": code, "message": message})
+
+
+def test_instruments_lists_every_instrument_with_its_terms(
+    server: ServerProcess,
+) -> None:
+    reply = server.get("/api/v1/instruments")
+
+    assert reply.status == 200
+    by_symbol = {i["symbol"]: i for i in reply.body["instruments"]}
+    assert sorted(by_symbol) == ["cpu-SPOT", "rest-SPOT"]
+    assert by_symbol[SYMBOL] == {
+        "symbol": SYMBOL, "resource_class": "rest", "kind": "spot", "lot_cu": 100,
+        "tick": 1, "taker_fee_bps": 10, "maker_fee_bps": 0, "phase": "continuous",
+        "last_price": 1005, "start": None, "end": None, "gate_at": None,
+        "settlement": None,
+    }  # fmt: skip
+
+
+def test_the_book_has_its_seq_checksum_and_the_depth_asked_for(
+    server: ServerProcess,
+) -> None:
+    whole = server.get(f"/api/v1/book/{SYMBOL}")
+    top = server.get(f"/api/v1/book/{SYMBOL}?depth=1")
+
+    bids = [[1000, 3], [999, 3]]
+    assert whole.status == 200
+    assert whole.body == {
+        "symbol": SYMBOL,
+        "seq": whole.body["seq"],
+        "bids": bids,
+        "asks": [],
+        "checksum": book_checksum(bids, []),
+    }
+    assert whole.body["seq"] == 4  # the 2 buys, the sell, then the buy taking it
+    assert top.body == {**whole.body, "bids": bids[:1]}
+
+
+@pytest.mark.parametrize("depth", ["0", "-1", "abc", "1.5", "10001", ""])
+def test_a_bad_book_depth_is_a_400_naming_the_parameter(
+    server: ServerProcess, depth: str
+) -> None:
+    reply = server.get(f"/api/v1/book/{SYMBOL}?depth={depth}")
+
+    message = "depth must be a whole number from 1 to 10000"
+    assert reply == error(400, "INVALID_FIELD", message)
+
+
+@pytest.mark.parametrize("route", ["book", "trades", "candles"])
+def test_an_unknown_symbol_is_a_404_with_its_code(
+    server: ServerProcess, route: str
+) -> None:
+    reply = server.get(f"/api/v1/{route}/tpu-SPOT")
+
+    assert reply == error(404, "UNKNOWN_SYMBOL", "no instrument has this symbol")
+
+
+def test_trades_lists_the_recent_trades_oldest_first(server: ServerProcess) -> None:
+    reply = server.get(f"/api/v1/trades/{SYMBOL}?limit=5")
+
+    (trade,) = reply.body["trades"]
+    assert reply.status == 200
+    assert trade == {
+        "type": "trade", "symbol": SYMBOL, "trade_id": trade["trade_id"],
+        "price": 1005, "qty": 2, "taker_side": "buy", "ts": trade["ts"],
+    }  # fmt: skip
+    assert abs(trade["ts"] - time.time_ns()) < 120 * 10**9
+
+
+def test_candles_have_the_trade_and_a_bad_interval_is_a_400(
+    server: ServerProcess,
+) -> None:
+    minute = server.get(f"/api/v1/candles/{SYMBOL}")
+    bad = server.get(f"/api/v1/candles/{SYMBOL}?interval=7")
+    limit = server.get(f"/api/v1/candles/{SYMBOL}?limit=0")
+
+    (candle,) = minute.body["candles"]
+    assert candle["interval"] == 60
+    assert [candle[k] for k in ("open", "high", "low", "close", "volume")] == [
+        1005, 1005, 1005, 1005, 2,
+    ]  # fmt: skip
+    assert bad == error(400, "INVALID_FIELD", "interval must be one of 1, 60 seconds")
+    assert limit == error(
+        400, "INVALID_FIELD", "limit must be a whole number from 1 to 1000"
+    )
+
+
+def test_a_signed_account_request_shows_the_balances(server: ServerProcess) -> None:
+    reply = server.get_signed("rest-buyer", "/api/v1/account")
+
+    held = 3 * 1001 + 3 * 1000  # each buy holds a one-lot fee of 1 µcr per lot
+    paid = 2 * 1005 + 3  # the taker's notional into escrow, and its fee
+    assert reply.status == 200
+    assert reply.body == {
+        "account": "rest-buyer",
+        "roles": ["consumer"],
+        "available": DEPOSIT - held - paid,
+        "held": held,
+        "escrow": 2 * 1005,
+    }
+
+
+def test_a_signed_orders_request_shows_only_the_accounts_open_orders(
+    server: ServerProcess,
+) -> None:
+    mine = server.get_signed("rest-buyer", "/api/v1/orders")
+    theirs = server.get_signed("rest-seller", "/api/v1/orders")
+
+    assert [(o["order_id"], o["price"], o["leaves"]) for o in mine.body["orders"]] == [
+        (PLACED["1000"], 1000, 3),
+        (PLACED["999"], 999, 3),
+    ]
+    assert theirs.body == {"orders": []}
+
+
+def _signed(path: str, **change: Any) -> dict[str, str]:
+    """Signed headers for GET ``path`` as rest-buyer, with ``change`` made."""
+    when = change.pop("when", None)
+    headers = signed_headers("rest-buyer", "GET", path, when=when)
+    return {**headers, **change}
+
+
+SPOILED: dict[str, Callable[[str], dict[str, str]]] = {
+    "bad-signature": lambda path: _signed(path, **{"X-Cux-Signature": "00" * 32}),
+    "stale-timestamp": lambda path: _signed(path, when=time.time_ns() - 60 * 10**9),
+    "future-timestamp": lambda path: _signed(path, when=time.time_ns() + 60 * 10**9),
+    "other-path": lambda path: _signed(path + "?symbol=rest-SPOT"),
+    "other-key": lambda path: _signed(path, **{"X-Cux-Key": "rest-seller"}),
+    "unknown-key": lambda path: _signed(path, **{"X-Cux-Key": "nobody"}),
+    "no-timestamp": lambda path: _signed(path, **{"X-Cux-Timestamp": "soon"}),
+    "no-headers": lambda path: {},
+}
+
+
+@pytest.mark.parametrize("spoil", sorted(SPOILED))
+@pytest.mark.parametrize("path", ["/api/v1/account", "/api/v1/orders"])
+def test_a_private_request_without_a_good_fresh_signature_is_a_401(
+    server: ServerProcess, spoil: str, path: str
+) -> None:
+    reply = server.get(path, SPOILED[spoil](path))
+
+    assert reply == error(401, **AUTH_FAILED)
+
+
+def test_the_openapi_description_is_json_naming_every_route(
+    server: ServerProcess,
+) -> None:
+    reply = server.get("/api/v1/openapi.json")
+
+    assert reply.status == 200
+    assert reply.content_type.startswith("application/json")
+    assert reply.body["openapi"].startswith("3.")
+    assert sorted(reply.body["paths"]) == [
+        "/api/v1/account",
+        "/api/v1/book/{symbol}",
+        "/api/v1/candles/{symbol}",
+        "/api/v1/instruments",
+        "/api/v1/orders",
+        "/api/v1/trades/{symbol}",
+    ]
+    for path in reply.body["paths"].values():
+        assert "200" in path["get"]["responses"]
+
+
+def test_health_says_ok_with_the_engines_seq(server: ServerProcess) -> None:
+    reply = server.get("/health")
+
+    assert reply.status == 200
+    assert reply.body["status"] == "ok"
+    # The bootstrap: 6 accounts opened, 5 funded, 3 given capacity; 4 orders.
+    assert reply.body["seq"] >= 18
+
+
+def test_metrics_are_prometheus_text_with_the_command_counts(
+    server: ServerProcess,
+) -> None:
+    reply = server.get("/metrics")
+
+    assert reply.status == 200
+    assert reply.content_type.startswith("text/plain")
+    lines = reply.body.splitlines()
+    assert "# TYPE cux_commands_total counter" in lines
+    assert 'cux_commands_total{op="place"} 4.0' in lines
+    assert "cux_trades_total 1.0" in lines
+    assert any(line.startswith("cux_connections ") for line in lines)
