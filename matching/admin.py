@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, TypeGuard, get_args
 
+from matching import leases
 from matching.codes import CODES, Code
 from matching.commands import (
     Command,
@@ -25,7 +26,6 @@ from matching.events import (
     CapacitySet,
     CommandRejected,
     Deposited,
-    EscrowReleased,
     Event,
     Withdrawn,
 )
@@ -122,19 +122,7 @@ def release_escrow(engine: Engine, cmd: ReleaseEscrow, events: list[Event]) -> N
     if type(cmd.payout) is not int or not 0 <= cmd.payout <= entry.amount:
         events.append(_command_rejected(cmd, Code.INVALID_AMOUNT))
         return
-    release = ledger.release_escrow(cmd.trade_id, cmd.payout)
-    assert release is not None
-    events.append(
-        EscrowReleased(
-            cmd.trade_id,
-            entry.symbol,
-            ledger.names[entry.buyer],
-            ledger.names[entry.seller],
-            release.payout,
-            release.seller_fee,
-            release.refund,
-        )
-    )
+    leases.release(engine, entry, cmd.payout, "used_up", events)
 
 
 def is_count(value: object, most: int) -> TypeGuard[int]:

@@ -43,6 +43,10 @@ class Code(StrEnum):
     INVALID_WINDOW = "INVALID_WINDOW"
     INSTRUMENT_EXISTS = "INSTRUMENT_EXISTS"
     ESCROW_LOCKED = "ESCROW_LOCKED"
+    UNKNOWN_LEASE = "UNKNOWN_LEASE"
+    LEASE_EXHAUSTED = "LEASE_EXHAUSTED"
+    LEASE_FIRM = "LEASE_FIRM"
+    INVALID_LEASE_END = "INVALID_LEASE_END"
 
 
 class CancelReason(StrEnum):
@@ -106,4 +110,8 @@ CODES: Final[dict[Code, str]] = {
     Code.INSTRUMENT_EXISTS: "this window is already listed",
     Code.ESCROW_LOCKED: "a future's escrow is settled by its delivery, not released "
     "by command",
+    Code.UNKNOWN_LEASE: "no live lease of this instrument has this id",
+    Code.LEASE_EXHAUSTED: "the usage would pass what the lease's lots cover",
+    Code.LEASE_FIRM: "a future's lease lasts its window and cannot be ended early",
+    Code.INVALID_LEASE_END: "a lease ends used_up, failed or cancelled",
 }

@@ -20,9 +20,11 @@ __all__ = [
     "CancelOrder",
     "Command",
     "Deposit",
+    "EndLease",
     "ListFuture",
     "OpenAccount",
     "PlaceOrder",
+    "RecordUsage",
     "ReleaseEscrow",
     "SchedulePhase",
     "SetCapacity",
@@ -36,6 +38,7 @@ OrderType = Literal["limit", "market"]
 TimeInForce = Literal["GTC", "IOC", "FOK", "GTD"]
 SelfTradePrevention = Literal["cancel_taker", "cancel_maker", "cancel_both"]
 Role = Literal["consumer", "provider", "operator"]
+LeaseEnd = Literal["used_up", "failed", "cancelled"]
 Phase = Literal["pre_open", "continuous", "batch", "closing", "halted", "closed"]
 
 
@@ -152,6 +155,35 @@ class ReleaseEscrow(_Command, tag="release_escrow", frozen=True):
     payout: int
 
 
+class RecordUsage(_Command, tag="record_usage", frozen=True):
+    """Record ``flops`` of metered work done on a lease (see `matching.leases`).
+
+    The exchange sends it once a node's report has passed the metering check.
+    A spot lease whose FLOPs reach what its lots cover ends ``used_up``.
+
+    Attributes:
+        symbol: the lease's instrument.
+        lease_id: the lease (a spot lease's id is its trade's).
+        flops: FLOPs of work, 1 or more.
+    """
+
+    symbol: str
+    lease_id: int
+    flops: int
+
+
+class EndLease(_Command, tag="end_lease", frozen=True):
+    """End a spot lease before it expires and settle it: its provider is paid
+    for the FLOPs recorded, its buyer refunded the rest.
+
+    ``state`` is ``used_up`` (its job finished), ``failed`` or ``cancelled``.
+    """
+
+    symbol: str
+    lease_id: int
+    state: LeaseEnd
+
+
 class SetPhase(_Command, tag="set_phase", frozen=True):
     """Change an instrument's trading phase now.
 
@@ -216,6 +248,8 @@ Command = (
     | Withdraw
     | SetCapacity
     | ReleaseEscrow
+    | RecordUsage
+    | EndLease
     | PlaceOrder
     | CancelOrder
     | AmendOrder

@@ -125,6 +125,8 @@ class InstrumentSpec(msgspec.Struct, frozen=True):
         lot_cu, tick, taker_fee_bps, maker_fee_bps: as in `ResourceClass`.
         start, end: a future's delivery window ``[start, end)`` in ns since the
             epoch; 0 for spot.
+        lease_seconds: how long a spot trade's lease stays valid; 0 for a
+            future, whose leases last its window.
     """
 
     symbol: str
@@ -136,6 +138,7 @@ class InstrumentSpec(msgspec.Struct, frozen=True):
     maker_fee_bps: int
     start: int = 0
     end: int = 0
+    lease_seconds: int = 0
 
     @property
     def max_fee_bps(self) -> int:
@@ -183,6 +186,7 @@ def spot_instrument(rc: ResourceClass) -> InstrumentSpec:
         tick=rc.tick,
         taker_fee_bps=rc.taker_fee_bps,
         maker_fee_bps=rc.maker_fee_bps,
+        lease_seconds=rc.lease_seconds,
     )
 
 

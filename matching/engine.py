@@ -16,11 +16,12 @@ contract (a gap in sequence numbers or time going backwards).
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, get_args
 
-from matching import admin, futures, phases, state
+from matching import admin, futures, leases, phases, state
 from matching.admin import is_count
 from matching.book import (
     FILL,
@@ -36,10 +37,12 @@ from matching.commands import (
     CancelOrder,
     Command,
     Deposit,
+    EndLease,
     ListFuture,
     OpenAccount,
     OrderType,
     PlaceOrder,
+    RecordUsage,
     ReleaseEscrow,
     SchedulePhase,
     SetCapacity,
@@ -87,7 +90,7 @@ from matching.order import (
     Order,
     unit_hold,
 )
-from matching.phases import BATCH, CALL_PHASES, LISTING, OPEN_PHASES
+from matching.phases import BATCH, CALL_PHASES, LEASE_EXPIRY, LISTING, OPEN_PHASES
 from matching.state import EngineState
 
 __all__ = ["Engine", "Instrument"]
@@ -117,6 +120,9 @@ class Instrument:
         ioc: ids of the IOC orders entered in a call phase, cancelled after the
             next auction.
         window: a future's delivery window and positions; None for spot.
+        lease_ns: how long a spot trade's lease lasts, in ns; 0 for a future.
+        expiring: (end, trade id) of the spot leases, in the order they end
+            (some may have ended early: they are skipped).
     """
 
     __slots__ = (
@@ -126,11 +132,13 @@ class Instrument:
         "call",
         "capacity",
         "committed",
+        "expiring",
         "fast",
         "hold_bps",
         "indicative",
         "ioc",
         "last_price",
+        "lease_ns",
         "maker_bps",
         "next_batch",
         "phase",
@@ -161,6 +169,8 @@ class Instrument:
         )
         self.ioc: list[int] = []
         self.window: Window | None = None
+        self.lease_ns = spec.lease_seconds * 1_000_000_000
+        self.expiring: deque[tuple[int, int]] = deque()
         self.set_phase(phase)
 
     def set_phase(self, phase: str) -> None:
@@ -195,7 +205,8 @@ class Engine:
             that a cancel of one says ``ORDER_CLOSED``, not ``UNKNOWN_ORDER``.
         trade_seq: the id of the last trade (trades count from 1).
         leases: the futures leases being delivered, by id.
-        lease_seq: the id of the last lease (leases count from 1).
+        lease_seq: the id of the last futures lease (they count from 1).
+        usage: FLOPs recorded on each live lease, by (symbol, lease id).
     """
 
     def __init__(self, config: MarketConfig, book_factory: BookFactory = Book) -> None:
@@ -213,6 +224,7 @@ class Engine:
         self.trade_seq = 0
         self.leases: dict[int, Lease] = {}
         self.lease_seq = 0
+        self.usage: dict[tuple[str, int], int] = {}
         self._expiries: list[tuple[int, int]] = []
         self._next_expiry = _NEVER
         self._timers: list[phases.Timer] = []
@@ -244,6 +256,8 @@ class Engine:
             SchedulePhase: partial(phases.schedule_phase, self),
             ListFuture: partial(futures.list_future, self),
             ReleaseEscrow: partial(admin.release_escrow, self),
+            RecordUsage: partial(leases.record_usage, self),
+            EndLease: partial(leases.end_lease, self),
             Tick: _ignore,
         }
 
@@ -645,6 +659,8 @@ class Engine:
         taker_side = SIDE_NAMES[taker.side]
         taker_name = names[taker.account]
         window = inst.window
+        # A spot trade is a lease until then (see matching.leases).
+        ends_at = self.now + inst.lease_ns if window is None else 0
         leaves = start
         for kind, maker, price, qty in out:
             if kind != FILL:
@@ -674,10 +690,13 @@ class Engine:
                 buyer_fee,
                 seller_bps,
                 buyer.unit_hold * qty,
+                ends_at,
             )
             inst.last_price = price
             if window is not None:
                 window.bought(buyer.account, qty)
+            else:
+                self._lease_started(inst, ends_at, self.trade_seq)
             events.append(
                 Trade(
                     self.trade_seq,
@@ -697,6 +716,12 @@ class Engine:
             if not maker.leaves:
                 del self.orders[maker.order_id]
                 self.closed[maker.order_id] = maker.account
+
+    def _lease_started(self, inst: Instrument, ends_at: int, trade_id: int) -> None:
+        """Queue a spot lease's end; the first in the queue has a timer."""
+        inst.expiring.append((ends_at, trade_id))
+        if len(inst.expiring) == 1:
+            phases.schedule(self, ends_at, LEASE_EXPIRY, inst.symbol, None, None)
 
     def _end_taker(self, order: Order, reason: str, events: list[Event]) -> None:
         """Cancel the remainder of an order that is not (or no longer) resting."""

@@ -40,6 +40,7 @@ __all__ = [
     "PhaseScheduled",
     "SettlementFixed",
     "Trade",
+    "UsageRecorded",
     "Withdrawn",
 ]
 
@@ -312,11 +313,24 @@ class LeaseCreated(_Event, tag="lease_created", frozen=True):
 
 
 class LeaseEnded(_Event, tag="lease_ended", frozen=True):
-    """A lease reached a terminal ``state`` (``expired``: its window ended)."""
+    """A lease reached a terminal ``state``: ``used_up``, ``failed``,
+    ``cancelled`` or ``expired`` (its time or window ran out). A spot lease's
+    `EscrowReleased` follows at once."""
 
     lease_id: int
     symbol: str
     state: str
+
+
+class UsageRecorded(_Event, tag="usage_recorded", frozen=True):
+    """``flops`` of metered work were recorded on a lease; ``used`` is its
+    total so far, ``capacity`` the most its lots cover."""
+
+    symbol: str
+    lease_id: int
+    flops: int
+    used: int
+    capacity: int
 
 
 class DeliveryEnded(_Event, tag="delivery_ended", frozen=True):
@@ -348,5 +362,6 @@ Event = (
     | DeliveryStarted
     | LeaseCreated
     | LeaseEnded
+    | UsageRecorded
     | DeliveryEnded
 )

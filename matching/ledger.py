@@ -48,6 +48,8 @@ class Escrow(msgspec.Struct, frozen=True, gc=False):
         lots: lots traded; they count against the seller's capacity until release.
         amount: µcr in escrow (price × lots).
         seller_fee_bps: the seller's fee rate for this trade (maker or taker).
+        ends_at: when the spot lease of this trade expires, in ns since the
+            epoch; 0 for a future's trade, settled by its delivery.
     """
 
     trade_id: int
@@ -57,6 +59,7 @@ class Escrow(msgspec.Struct, frozen=True, gc=False):
     lots: int
     amount: int
     seller_fee_bps: int
+    ends_at: int = 0
 
 
 class Release(msgspec.Struct, frozen=True):
@@ -162,6 +165,7 @@ class Ledger:
         buyer_fee: int,
         seller_fee_bps: int,
         from_hold: int,
+        ends_at: int = 0,
     ) -> None:
         """Move a fill's money: notional to a new escrow, the buyer's fee to income.
 
@@ -179,7 +183,7 @@ class Ledger:
         self.escrow[buyer] += notional
         self.fee_income += buyer_fee
         self.escrows[trade_id] = Escrow(
-            trade_id, symbol, buyer, seller, lots, notional, seller_fee_bps
+            trade_id, symbol, buyer, seller, lots, notional, seller_fee_bps, ends_at
         )
 
     def release_escrow(self, trade_id: int, payout: int) -> Release | None:

@@ -94,6 +94,7 @@ GATE: Final = 3
 DELIVERY: Final = 4
 WINDOW_END: Final = 5
 LISTING: Final = 6
+LEASE_EXPIRY: Final = 7
 
 Timer = tuple[int, int, int, str, str | None, int | None]
 """(time, rank, serial, symbol, phase, interval_ms): serial makes each unique."""
@@ -268,6 +269,7 @@ def _settle_auction(
     symbol = inst.symbol
     bps = inst.taker_bps
     window = inst.window
+    ends_at = engine.now + inst.lease_ns if window is None else 0
     append = events.append
     trade_id = engine.trade_seq
     fees = 0
@@ -291,8 +293,10 @@ def _settle_auction(
             fee = (notional * bps + 9_999) // 10_000
             cost += notional + fee
             escrows[trade_id] = Escrow(
-                trade_id, symbol, buyer, seller, qty, notional, bps
+                trade_id, symbol, buyer, seller, qty, notional, bps, ends_at
             )
+            if window is None:
+                engine._lease_started(inst, ends_at, trade_id)
             append(
                 AuctionTrade(
                     trade_id,
@@ -393,6 +397,8 @@ def fire(engine: Engine, timer: Timer, events: list[Event]) -> None:
     from matching import futures
 
     at, rank, _, symbol, phase, interval_ms = timer
+    from matching import leases
+
     if rank == LISTING:
         futures.list_ahead(engine, events)
         return
@@ -406,6 +412,8 @@ def fire(engine: Engine, timer: Timer, events: list[Event]) -> None:
             step = inst.batch_ms * MS
             inst.next_batch = at + step * ((engine.now - at) // step + 1)
             schedule(engine, inst.next_batch, BATCH, symbol, None, None)
+    elif rank == LEASE_EXPIRY:
+        leases.expire(engine, inst, at, events)
     elif rank == SCHEDULED:
         assert phase is not None
         window = inst.window

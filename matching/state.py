@@ -61,6 +61,7 @@ class InstrumentState(msgspec.Struct, array_like=True):
     indicative: tuple[int | None, int, int, int | None, int | None] | None
     ioc: list[int]
     window: WindowState | None
+    expiring: list[tuple[int, int]]
 
 
 class EngineState(msgspec.Struct):
@@ -83,6 +84,7 @@ class EngineState(msgspec.Struct):
     lease_seq: int
     timers: list[Timer]
     timer_serial: int
+    usage: list[tuple[str, int, int]]
 
 
 def snapshot(engine: Engine) -> EngineState:
@@ -105,6 +107,7 @@ def snapshot(engine: Engine) -> EngineState:
                 inst.indicative,
                 [i for i in inst.ioc if i in engine.orders],
                 _window_state(inst.spec.resource_class, inst.window),
+                list(inst.expiring),
             )
             for symbol, inst in sorted(engine.instruments.items())
         ],
@@ -129,6 +132,7 @@ def snapshot(engine: Engine) -> EngineState:
         lease_seq=engine.lease_seq,
         timers=sorted(engine._timers),
         timer_serial=engine._timer_serial,
+        usage=sorted((s, i, n) for (s, i), n in engine.usage.items()),
     )
 
 
@@ -193,6 +197,7 @@ def restore(
     engine.lease_seq = state.lease_seq
     engine._timers = list(state.timers)
     engine._timer_serial = state.timer_serial
+    engine.usage = {(s, i): n for s, i, n in state.usage}
     engine._next_timer = min((t[0] for t in state.timers), default=1 << 63)
     for inst_state in state.instruments:
         inst = _instrument(engine, inst_state)
@@ -202,6 +207,7 @@ def restore(
         inst.next_batch = inst_state.next_batch
         inst.indicative = inst_state.indicative
         inst.ioc = list(inst_state.ioc)
+        inst.expiring.extend(inst_state.expiring)
         for order in inst_state.bids + inst_state.asks:
             live = order.copy()
             inst.book.add(live)
@@ -269,6 +275,8 @@ def check(engine: Engine) -> None:
     for entry in ledger.escrows.values():
         committed[entry.symbol, entry.seller] += entry.lots
         bought[entry.symbol, entry.buyer] += entry.lots
+    for (symbol, lease_id), used in engine.usage.items():
+        _check_usage(engine, symbol, lease_id, used)
     for symbol, inst in engine.instruments.items():
         window = inst.window
         if window is None:
@@ -294,6 +302,26 @@ def check(engine: Engine) -> None:
     both = resting.keys() & engine.closed.keys()
     if both:
         raise InvariantViolation(f"orders both open and closed: {sorted(both)[:5]}")
+
+
+def _check_usage(engine: Engine, symbol: str, lease_id: int, used: int) -> None:
+    """Usage is recorded only on live leases, within what their lots cover."""
+    from matching.leases import flops_capacity
+
+    inst = engine.instruments.get(symbol)
+    lots = None
+    if inst is not None and inst.window is None:
+        entry = engine.ledger.escrows.get(lease_id)
+        lots = entry.lots if entry is not None and entry.ends_at else None
+    elif inst is not None:
+        lease = engine.leases.get(lease_id)
+        lots = lease.lots if lease is not None else None
+    if lots is None:
+        raise InvariantViolation(
+            f"usage recorded on no live lease: {symbol} {lease_id}"
+        )
+    if not 0 < used <= flops_capacity(lots, inst.spec.lot_cu):  # type: ignore[union-attr]
+        raise InvariantViolation(f"usage {used} of lease {symbol} {lease_id}")
 
 
 def _flatten(by_symbol: dict[str, dict[int, int]]) -> list[tuple[str, int, int]]:

@@ -42,6 +42,7 @@ from matching import (
     EscrowReleased,
     Event,
     IndicativePrice,
+    LeaseEnded,
     PhaseChanged,
     PlaceOrder,
     ReleaseEscrow,
@@ -335,7 +336,10 @@ def test_auction_seller_pays_the_taker_rate_when_its_escrow_is_released() -> Non
     events = m.apply(ReleaseEscrow(1, 3030))
 
     # 25 bps of 3030 is 7.575: 8, where the maker rate would have charged 4.
-    assert events == [EscrowReleased(1, GPU, "b", "s", 3030, 8, 0)]
+    assert events == [
+        LeaseEnded(1, GPU, "used_up"),
+        EscrowReleased(1, GPU, "b", "s", 3030, 8, 0),
+    ]
     assert m.balance("s") == Balance(available=3_022, held=0, escrow=0)
     assert m.committed("s", GPU) == 0
 

@@ -37,8 +37,10 @@ def test_each_class_lists_one_spot_instrument() -> None:
     )
 
     assert config.instruments() == [
-        InstrumentSpec("cpu-SPOT", "cpu", "spot", 100, 1, 10, 0),
-        InstrumentSpec("gpu-h100-SPOT", "gpu-h100", "spot", 1000, 5, 0, 0),
+        InstrumentSpec("cpu-SPOT", "cpu", "spot", 100, 1, 10, 0, lease_seconds=300),
+        InstrumentSpec(
+            "gpu-h100-SPOT", "gpu-h100", "spot", 1000, 5, 0, 0, lease_seconds=300
+        ),
     ]
     assert sorted(Engine(config).instruments) == ["cpu-SPOT", "gpu-h100-SPOT"]
 

@@ -5,7 +5,7 @@ import random
 import pytest
 from harness import GPU, Balance, Market, command_rejected, random_flow
 
-from matching import Code, EscrowReleased, ReleaseEscrow
+from matching import Code, EscrowReleased, LeaseEnded, ReleaseEscrow
 
 
 def traded() -> Market:
@@ -27,7 +27,10 @@ def test_release_pays_the_seller_less_its_fee_and_refunds_the_buyer() -> None:
     events = m.apply(ReleaseEscrow(1, 1_501))
 
     # The seller was the maker: 10 bps of 1,501 is 1.501, rounded up to 2.
-    assert events == [EscrowReleased(1, GPU, "c", "p", 1_501, 2, 499)]
+    assert events == [
+        LeaseEnded(1, GPU, "used_up"),
+        EscrowReleased(1, GPU, "c", "p", 1_501, 2, 499),
+    ]
     assert m.balance("p") == Balance(available=1_499, held=0, escrow=0)
     # c paid 2,000 and its taker fee (25 bps: 5) and got 499 back.
     assert m.balance("c") == Balance(available=10_000 - 2_005 + 499, held=0, escrow=0)
