@@ -110,7 +110,11 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         server = self.settings.server
         ws = web.WebSocketResponse(
-            heartbeat=server.heartbeat_seconds * 2, max_msg_size=1 << 20
+            heartbeat=server.heartbeat_seconds * 2,
+            max_msg_size=1 << 20,
+            # Compressing each message for each subscriber costs more CPU than
+            # loopback and LAN bandwidth save.
+            compress=False,
         )
         await ws.prepare(request)
         transport = request.transport

@@ -99,8 +99,10 @@ class AccountFeed:
             )
             for order_id, o in engine.orders.items()
         }
-        self.leases: dict[int, LeaseCreated] = {
-            lease_id: LeaseCreated(
+        # Futures leases by (symbol, id): a spot lease's id is its trade's,
+        # so ids alone are unique only within one instrument.
+        self.leases: dict[tuple[str, int], LeaseCreated] = {
+            (lease.symbol, lease_id): LeaseCreated(
                 lease_id,
                 lease.symbol,
                 names[lease.consumer],
@@ -234,11 +236,11 @@ class AccountFeed:
     # -- leases -----------------------------------------------------------------
 
     def lease_created(self, e: LeaseCreated, out: list[Publication]) -> None:
-        self.leases[e.lease_id] = e
+        self.leases[e.symbol, e.lease_id] = e
         _lease(e, "active", self.ts, out)
 
     def lease_ended(self, e: LeaseEnded, out: list[Publication]) -> None:
-        lease = self.leases.pop(e.lease_id, None)
+        lease = self.leases.pop((e.symbol, e.lease_id), None)
         if lease is not None:
             _lease(lease, e.state, self.ts, out)
 

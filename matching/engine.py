@@ -21,6 +21,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, get_args
 
+import msgspec
+
 from matching import admin, futures, leases, phases, state
 from matching.admin import is_count
 from matching.book import (
@@ -58,6 +60,7 @@ from matching.config import (
     InstrumentSpec,
     MarketConfig,
     ResourceClass,
+    load_market,
 )
 from matching.errors import SequenceError
 from matching.events import (
@@ -194,6 +197,10 @@ class Engine:
         book_factory: makes an empty book per instrument; tests pass the simple
             reference book here to check the fast one.
 
+    Raises:
+        ConfigError: a value of ``config`` is out of range or of the wrong type
+            (a configuration built in Python is checked like a decoded one).
+
     Attributes:
         seq: sequence number of the last command applied (0 before the first).
         now: timestamp of the last command applied, in ns since the epoch.
@@ -210,6 +217,9 @@ class Engine:
     """
 
     def __init__(self, config: MarketConfig, book_factory: BookFactory = Book) -> None:
+        # A configuration built in Python has not been through the decoder:
+        # check every value as `load_market` would, before anything uses it.
+        load_market(msgspec.to_builtins(config))
         self.config = config
         self.classes: dict[str, ResourceClass] = {c.name: c for c in config.classes}
         self.book_factory = book_factory

@@ -43,7 +43,7 @@ import msgspec
 
 from matching.codes import CODES, Code
 from matching.commands import ListFuture
-from matching.config import HOUR, ResourceClass, future_instrument
+from matching.config import HOUR, MAX_TIME, ResourceClass, future_instrument
 from matching.events import (
     CommandRejected,
     DeliveryEnded,
@@ -63,6 +63,7 @@ from matching.phases import (
     LISTING,
     WINDOW_END,
     change_phase,
+    run_auction,
     schedule,
 )
 
@@ -222,7 +223,8 @@ def list_ahead(engine: Engine, events: list[Event]) -> None:
             continue
         gate = terms.gate_seconds * SECOND
         first = (now + gate) // HOUR * HOUR + HOUR
-        for start in range(first, now + terms.list_ahead_hours * HOUR + 1, HOUR):
+        last = min(now + terms.list_ahead_hours * HOUR, MAX_TIME - HOUR)
+        for start in range(first, last + 1, HOUR):
             if future_instrument(rc, start, 1).symbol not in engine.instruments:
                 list_window(engine, rc, start, 1, events)
     schedule(engine, now // HOUR * HOUR + HOUR, LISTING, "", None, None)
@@ -308,6 +310,11 @@ def on_timer(
         if inst.phase in ("continuous", "batch", "pre_open"):
             change_phase(engine, inst, "closing", None, at, events)
     elif rank == GATE:
+        # Trading ends with the closing auction from any call phase (an
+        # operator may have moved the window to pre_open or batch); a halted
+        # window closes without trading.
+        if inst.phase in ("pre_open", "batch"):
+            run_auction(engine, inst, "closing", events)
         if inst.phase != "closed":
             change_phase(engine, inst, "closed", None, at, events)
         window.stage = "gated"

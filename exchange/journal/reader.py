@@ -64,12 +64,13 @@ class Tail:
     reason: str
 
 
-def find_journal(folder: Path) -> Path:
+def find_journal(folder: Path | str) -> Path:
     """The journal folder of ``folder``: its ``journal/`` or ``folder`` itself.
 
     Raises:
         JournalError: ``folder`` holds no journal.
     """
+    folder = Path(folder)
     inner = folder / JOURNAL_DIR
     if inner.is_dir():
         return inner
@@ -160,7 +161,7 @@ class Walk:
             )
 
 
-def read_records(folder: Path) -> Iterator[JournalRecord]:
+def read_records(folder: Path | str) -> Iterator[JournalRecord]:
     """Every record of the journal in ``folder``, in order, each checked.
 
     ``folder`` is a data folder (holding ``journal/``) or the journal folder.
@@ -176,7 +177,7 @@ def read_records(folder: Path) -> Iterator[JournalRecord]:
     _warn_tail(walk.tail)
 
 
-def replay(folder: Path) -> Engine:
+def replay(folder: Path | str) -> Engine:
     """A new engine that applied every record of the journal in ``folder``.
 
     It uses no snapshot: it starts from an empty engine with the configuration

@@ -51,7 +51,7 @@ def test_server_bench_runs_against_a_real_server(
     assert server_bench_main(argv) == 0
     out = capsys.readouterr().out
     assert "| 300 |" in out
-    assert "highest sustained rate: 400 orders/s" in out
+    assert "highest sustained rate:" in out  # its value depends on the machine
     assert "| 200 | " in out  # the fan-out row: its rate,
     assert " | 3 | " in out  # and its subscribers
 

@@ -103,3 +103,27 @@ def test_digest_is_stable_and_changes_with_any_setting() -> None:
     assert config.digest() == same.digest()
     assert config.digest() != other.digest()
     assert len(config.digest()) == 64
+
+
+@pytest.mark.parametrize(
+    "rc",
+    [
+        pytest.param(ResourceClass("cpu", lot_cu=100, tick=0), id="zero tick"),
+        pytest.param(ResourceClass("cpu", lot_cu=0, tick=1), id="zero lot"),
+        pytest.param(
+            ResourceClass("cpu", lot_cu=100, tick=1, taker_fee_bps=20_000), id="fee"
+        ),
+        pytest.param(
+            ResourceClass("cpu", lot_cu=100, tick=1, batch_interval_ms=0), id="batch"
+        ),
+        pytest.param(
+            ResourceClass("cpu", lot_cu=100, tick=1, spot_phase="bogus"),  # type: ignore[arg-type]
+            id="phase",
+        ),
+    ],
+)
+def test_engine_refuses_a_configuration_built_in_python_with_a_bad_value(
+    rc: ResourceClass,
+) -> None:
+    with pytest.raises(ConfigError, match="invalid market configuration"):
+        Engine(MarketConfig(classes=[rc]))

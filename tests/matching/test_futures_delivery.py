@@ -10,6 +10,7 @@ in full and the future is delisted.
 """
 
 import msgspec
+import pytest
 from futures_harness import (
     AUTO_CONFIG,
     CALL,
@@ -283,6 +284,24 @@ def test_halted_future_is_closed_at_its_gate_without_an_auction() -> None:
         cancelled(b.id, "c", "buy", 100, filled=0, reason=CLOSED, symbol=W10),
         SettlementFixed(W10, None),
     ]
+
+
+@pytest.mark.parametrize("phase", ["pre_open", "batch"])
+def test_a_future_in_another_call_phase_is_closed_at_its_gate_by_its_closing_auction(
+    phase: str,
+) -> None:
+    m = w10_market()
+    m.tick(at=CALL)  # the closing call has begun; an operator moves it on
+    interval = 3_600_000 if phase == "batch" else None
+    m.apply(SetPhase(W10, phase, interval))  # type: ignore[arg-type]
+    m.sell("p", 2, 100, symbol=W10)
+    m.buy("c", 2, 110, symbol=W10)
+
+    events = m.tick(at=GATE)
+
+    assert events[0] == AuctionCleared(W10, "closing", 100, 2, 0, 110, 100)
+    assert PhaseChanged(W10, phase, "closed") in events
+    assert events[-1] == SettlementFixed(W10, 100)
 
 
 # -- money at the trade -------------------------------------------------------------
