@@ -328,6 +328,12 @@ class MarketData:
         bids, asks = feed.levels(BUY, depth), feed.levels(SELL, depth)
         return feed.seqs[None], bids, asks, feed.checksum
 
+    def start_history_from(self, older: MarketData) -> None:
+        """Take the trade and candle history of ``older``, a market data that
+        was fed the journal up to where this one starts (see
+        `exchange.server.Exchange`)."""
+        self._trades.start_from(older._trades)
+
     def recent_trades(self, symbol: str, limit: int) -> list[TradeMessage]:
         """The last ``limit`` trades of ``symbol``, oldest first (at most
         ``recent_trades`` are kept).

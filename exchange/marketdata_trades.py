@@ -106,6 +106,19 @@ class TradeFeed:
                 candles.append(candle)
             self._changed[symbol, interval] = candle
 
+    def start_from(self, older: TradeFeed) -> None:
+        """Take ``older``'s history (rebuilt from the journal at start-up, before
+        this feed has seen a trade) for the symbols this feed keeps."""
+        for symbol in self._trades:
+            trades = older._trades.get(symbol)
+            if trades:
+                self._trades[symbol] = deque(trades, maxlen=self._kept)
+            for interval, candles in older._candles.get(symbol, {}).items():
+                if interval in self._candles[symbol]:
+                    self._candles[symbol][interval] = deque(
+                        candles, maxlen=self._history
+                    )
+
     def publish_candles(self, out: list[Publication]) -> None:
         """Publish each candle the command's trades changed, once."""
         for (symbol, interval), candle in self._changed.items():

@@ -116,6 +116,7 @@ class Exchange:
         self.journal = FileJournal(data, settings.market, fsync=settings.server.fsync)
         self.engine: Engine = self.journal.recover()
         self.marketdata = MarketData(self.engine)
+        self._rebuild_history()
         self.sequencer = Sequencer(
             self.engine,
             self.journal,
@@ -129,6 +130,29 @@ class Exchange:
         sequencer = self.sequencer
         self.metrics.backlog.set_function(lambda: sequencer.backlog)
         self.gateway = Gateway(self)
+
+    def _rebuild_history(self) -> None:
+        """Rebuild the REST trade and candle history from the journal.
+
+        Recovery starts from the latest snapshot, which holds the engine but
+        not the market data's history, so the journal is read once more, up to
+        where the engine is, through a scratch engine and market data.
+        """
+        from exchange.journal import read_records
+        from exchange.marketdata import MarketData
+
+        upto = self.engine.seq
+        if not upto:
+            return
+        scratch = Engine(self.settings.market)
+        history = MarketData(scratch)
+        for record in read_records(self.data):
+            if record.seq > upto:
+                break
+            events = scratch.apply(record.seq, record.ts, record.command)
+            history.apply(events, record.ts)
+        self.marketdata.start_history_from(history)
+        log.info("trade history rebuilt from %d journal records", upto)
 
     def submit(self, work: Work) -> None:
         self.sequencer.submit(work)

@@ -378,27 +378,27 @@ async def test_a_flipped_byte_in_the_middle_of_the_journal_stops_cux_serve_with_
 # -- what a restart forgets --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="the REST trade and candle history is kept only in memory: a restart "
-    "starts it empty",
-    strict=True,
-)
 async def test_the_recent_trades_of_rest_survive_a_restart(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     data = tmp_path / "data"
     path = f"/api/v1/trades/{SYMBOL}"
+    candles = f"/api/v1/candles/{SYMBOL}?interval=60"
     server = ServerProcess(config, data, *QUIET)
     try:
         await check_trading_goes_on(server, trade_seq=0)
         before = await get_json(server.http + path)
+        candles_before = await get_json(server.http + candles)
     finally:
         assert server.stop() == 0
 
     server = ServerProcess(config, data, *QUIET)
     try:
         after = await get_json(server.http + path)
+        candles_after = await get_json(server.http + candles)
     finally:
         assert server.stop() == 0
 
     assert len(before["trades"]) == 1
     assert after == before
+    assert len(candles_before["candles"]) == 1
+    assert candles_after == candles_before
