@@ -84,16 +84,17 @@ def clearing_price(
     bid_prices, bid_lots = _arrays(bids)
     ask_prices, ask_lots = _arrays(asks)
     candidates = np.union1d(bid_prices, ask_prices)
+    markets_only = (
+        bid_prices,
+        bid_lots,
+        ask_prices,
+        ask_lots,
+        market_buy,
+        market_sell,
+        reference,
+    )
     if candidates.size == 0:
-        return _markets_only(
-            bid_prices,
-            bid_lots,
-            ask_prices,
-            ask_lots,
-            market_buy,
-            market_sell,
-            reference,
-        )
+        return _markets_only(*markets_only)
 
     demand, supply, better_demand, better_supply = _curves(
         candidates, bid_prices, bid_lots, ask_prices, ask_lots, market_buy, market_sell
@@ -103,15 +104,7 @@ def clearing_price(
     if best == 0:
         return NO_CLEARING
     if best <= min(market_buy, market_sell):
-        return _markets_only(
-            bid_prices,
-            bid_lots,
-            ask_prices,
-            ask_lots,
-            market_buy,
-            market_sell,
-            reference,
-        )
+        return _markets_only(*markets_only)
 
     # Rule 1, with the strictly-better rule: the candidates that trade the most.
     # Market orders come first in the allocation; when they alone are more than

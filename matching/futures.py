@@ -48,7 +48,6 @@ from matching.events import (
     CommandRejected,
     DeliveryEnded,
     DeliveryStarted,
-    EscrowReleased,
     Event,
     FutureListed,
     LeaseCreated,
@@ -447,23 +446,12 @@ def _escrows_of(engine: Engine, symbol: str) -> list[Escrow]:
 
 def _pay(engine: Engine, inst: Instrument, entry: Escrow, events: list[Event]) -> None:
     """Release a futures escrow in full to its seller."""
+    from matching.leases import pay_escrow
+
     window = inst.window
     assert window is not None
-    ledger = engine.ledger
-    release = ledger.release_escrow(entry.trade_id, entry.amount)
-    assert release is not None
+    events.append(pay_escrow(engine, entry, entry.amount))
     window.unbought(entry.buyer, entry.lots)
-    events.append(
-        EscrowReleased(
-            entry.trade_id,
-            entry.symbol,
-            ledger.names[entry.buyer],
-            ledger.names[entry.seller],
-            release.payout,
-            release.seller_fee,
-            release.refund,
-        )
-    )
 
 
 def _rejected(cmd: ListFuture, code: Code) -> CommandRejected:

@@ -50,6 +50,7 @@ __all__ = [
     "end_lease",
     "expire",
     "flops_capacity",
+    "pay_escrow",
     "record_usage",
     "settle_spot",
 ]
@@ -111,21 +112,24 @@ def release(
     engine: Engine, entry: Escrow, payout: int, state: str, events: list[Event]
 ) -> None:
     """End a spot lease in ``state``, paying ``payout`` of its escrow."""
-    ledger = engine.ledger
     engine.usage.pop((entry.symbol, entry.trade_id), None)
+    events.append(LeaseEnded(entry.trade_id, entry.symbol, state))
+    events.append(pay_escrow(engine, entry, payout))
+
+
+def pay_escrow(engine: Engine, entry: Escrow, payout: int) -> EscrowReleased:
+    """Release ``entry`` paying ``payout`` to its seller; the event saying so."""
+    ledger = engine.ledger
     settled = ledger.release_escrow(entry.trade_id, payout)
     assert settled is not None
-    events.append(LeaseEnded(entry.trade_id, entry.symbol, state))
-    events.append(
-        EscrowReleased(
-            entry.trade_id,
-            entry.symbol,
-            ledger.names[entry.buyer],
-            ledger.names[entry.seller],
-            settled.payout,
-            settled.seller_fee,
-            settled.refund,
-        )
+    return EscrowReleased(
+        entry.trade_id,
+        entry.symbol,
+        ledger.names[entry.buyer],
+        ledger.names[entry.seller],
+        settled.payout,
+        settled.seller_fee,
+        settled.refund,
     )
 
 
