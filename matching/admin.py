@@ -54,8 +54,8 @@ def open_account(engine: Engine, cmd: OpenAccount, events: list[Event]) -> None:
     if (
         type(roles) is not tuple
         or not roles
+        or any(type(role) is not str or role not in _ROLES for role in roles)
         or len(set(roles)) != len(roles)
-        or any(role not in _ROLES for role in roles)
     ):
         events.append(_command_rejected(cmd, Code.INVALID_ROLE))
         return

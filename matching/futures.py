@@ -423,6 +423,7 @@ def _end(engine: Engine, inst: Instrument, events: list[Event]) -> None:
         _deliver(engine, inst, events)
     for lease_id in [k for k, v in engine.leases.items() if v.symbol == inst.symbol]:
         engine.leases.pop(lease_id)
+        engine.usage.pop((inst.symbol, lease_id), None)
         events.append(LeaseEnded(lease_id, inst.symbol, "expired"))
     for entry in _escrows_of(engine, inst.symbol):
         _pay(engine, inst, entry, events)

@@ -275,6 +275,10 @@ def check(engine: Engine) -> None:
     for entry in ledger.escrows.values():
         committed[entry.symbol, entry.seller] += entry.lots
         bought[entry.symbol, entry.buyer] += entry.lots
+    for lease in engine.leases.values():
+        inst = engine.instruments.get(lease.symbol)
+        if inst is None or inst.window is None:
+            raise InvariantViolation(f"lease {lease.lease_id} of no listed future")
     for (symbol, lease_id), used in engine.usage.items():
         _check_usage(engine, symbol, lease_id, used)
     for symbol, inst in engine.instruments.items():

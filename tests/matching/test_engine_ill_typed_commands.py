@@ -106,6 +106,11 @@ ILL_TYPED_OTHERS = [
     pytest.param(OpenAccount("p", "provider"), Code.INVALID_ROLE, id="roles str"),  # type: ignore[arg-type]
     pytest.param(OpenAccount("p", None), Code.INVALID_ROLE, id="roles None"),  # type: ignore[arg-type]
     pytest.param(OpenAccount("p", ()), Code.INVALID_ROLE, id="no role"),
+    pytest.param(
+        OpenAccount("p", (["consumer"],)),  # type: ignore[arg-type]
+        Code.INVALID_ROLE,
+        id="unhashable role",
+    ),
     pytest.param(OpenAccount("p", ("admin",)), Code.INVALID_ROLE, id="unknown role"),  # type: ignore[arg-type]
     pytest.param(
         OpenAccount("p", ("consumer", "consumer")), Code.INVALID_ROLE, id="role twice"

@@ -276,3 +276,19 @@ def test_random_flows_with_usage_and_lease_ends_replay_and_restore_exactly(
         restored.apply(seq, ts, command)
     assert restored.state_hash() == m.state_hash()
     assert m.apply(Tick()) is not None
+
+
+def test_usage_on_a_futures_lease_goes_with_the_lease_at_the_window_end() -> None:
+    m = futures_market(("cpu", START, 1))
+    provider(m, "p", {W10: 5})
+    consumer(m, "c", 10_000)
+    m.sell("p", 2, 100, symbol=W10)
+    m.buy("c", 2, 100, symbol=W10)
+    m.tick(at=START)
+    lease_id = next(iter(m.engine.leases))
+    m.apply(RecordUsage(W10, lease_id, GFLOP))
+
+    m.tick(at=START + 3600 * SECOND)  # the harness runs the self-check too
+
+    assert m.engine.usage == {}
+    assert m.engine.leases == {}
