@@ -276,8 +276,8 @@ def check(engine: Engine) -> None:
         committed[entry.symbol, entry.seller] += entry.lots
         bought[entry.symbol, entry.buyer] += entry.lots
     for lease in engine.leases.values():
-        inst = engine.instruments.get(lease.symbol)
-        if inst is None or inst.window is None:
+        listed = engine.instruments.get(lease.symbol)
+        if listed is None or listed.window is None:
             raise InvariantViolation(f"lease {lease.lease_id} of no listed future")
     for (symbol, lease_id), used in engine.usage.items():
         _check_usage(engine, symbol, lease_id, used)
