@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import WSMsgType, web
 
+from exchange.nodes import Node
 from exchange.protocol import (
     MAX_FRAME,
     REQUESTS,
@@ -41,6 +42,7 @@ from exchange.protocol import (
     Ping,
     Place,
     Pong,
+    RegisterNode,
     SchedulePhaseRequest,
     SetPhaseRequest,
     Subscribe,
@@ -56,6 +58,7 @@ from exchange.sessions import PRIVATE_CHANNELS, ChannelKey, Session, sign
 from matching import (
     AmendOrder,
     CancelOrder,
+    CapacitySet,
     Command,
     CommandRejected,
     Engine,
@@ -103,6 +106,7 @@ class Gateway:
             SetPhaseRequest: self._operator,
             SchedulePhaseRequest: self._operator,
             ListFutureRequest: self._operator,
+            RegisterNode: self._register_node,
         }
 
     # -- the connection ---------------------------------------------------------
@@ -145,6 +149,10 @@ class Gateway:
         session.stop()
         self.exchange.metrics.connections.dec()
         log.info("connection of %s closed", session.account or "a visitor")
+        changed = self.exchange.nodes.drop_session(session)
+        if changed:
+            log.info("nodes of %s left; capacity registered again", session.account)
+            self.exchange.register_capacity(changed)
         if session.cancel_on_disconnect and session.account and session.placed:
             account = session.account
             placed = sorted(session.placed)
@@ -393,6 +401,41 @@ class Gateway:
         else:
             command = ListFuture(req.resource_class, req.start, req.hours)
         self._command(session, req.id, command, None)
+
+    def _register_node(self, session: Session, req: RegisterNode) -> None:
+        account = self._logged_in(session, req.id)
+        if account is None:
+            return
+        if "provider" not in session.roles:
+            self._engine_error(session, req.id, Code.ROLE_NOT_ALLOWED)
+            return
+        if req.resource_class not in self.exchange.engine.classes:
+            self._engine_error(session, req.id, Code.UNKNOWN_CLASS)
+            return
+        self.exchange.nodes.register(
+            Node(
+                account,
+                req.node_id,
+                req.resource_class,
+                req.cu_per_second_milli,
+                req.model,
+                {k: dict(v) for k, v in req.tiers.items()},
+                session,
+            )
+        )
+        log.info(
+            "node %s of %s registered: %.3f CU/s of %s",
+            req.node_id,
+            account,
+            req.cu_per_second_milli / 1000,
+            req.resource_class,
+        )
+
+        def reply(events: list[Event]) -> None:
+            capacity = {e.symbol: e.lots for e in events if type(e) is CapacitySet}
+            session.send(encode(Ack(req.id, capacity=capacity)))
+
+        self.exchange.register_capacity({(account, req.resource_class)}, reply)
 
     # -- helpers ----------------------------------------------------------------
 

@@ -184,6 +184,30 @@ class ListFutureRequest(_Request, tag="list_future", frozen=True):
     hours: Int64 = 1
 
 
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class RegisterNode(_Request, tag="register_node", frozen=True):
+    """Providers only: a node of the account serves ``resource_class`` and can
+    deliver ``cu_per_second_milli`` thousandths of a CU per second.
+
+    The server registers the account's capacity from the sum over its
+    connected nodes: for spot, the CU its nodes deliver in one lease
+    (``lease_seconds``), in lots; for each listed future of the class, the CU
+    they deliver over the window. Registering the same ``node_id`` again
+    replaces it; a node's capacity leaves with its connection. ``model`` and
+    ``tiers`` (the node's quality profile) are published as given.
+    """
+
+    node_id: Name
+    resource_class: Annotated[str, msgspec.Meta(max_length=64)]
+    cu_per_second_milli: Annotated[int, msgspec.Meta(ge=1, le=10**12)]
+    model: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    tiers: Annotated[
+        dict[Name, dict[Name, float | int]], msgspec.Meta(max_length=16)
+    ] = {}
+
+
 Request = (
     Login
     | Subscribe
@@ -198,6 +222,7 @@ Request = (
     | SetPhaseRequest
     | SchedulePhaseRequest
     | ListFutureRequest
+    | RegisterNode
 )
 
 REQUESTS: Final[dict[str, type[Any]]] = {
@@ -216,6 +241,7 @@ REQUESTS: Final[dict[str, type[Any]]] = {
         SetPhaseRequest,
         SchedulePhaseRequest,
         ListFutureRequest,
+        RegisterNode,
     )
 }
 """Every request struct by its ``op``."""
@@ -266,12 +292,14 @@ class Hello(_Message, tag="hello", frozen=True):
 
 
 class Ack(_Message, tag="ack", frozen=True, omit_defaults=True):
-    """A request was accepted (and is durable)."""
+    """A request was accepted (and is durable). ``capacity`` answers a
+    ``register_node``: the lots registered per instrument."""
 
     id: int | None
     order_id: str | None = None
     account: str | None = None
     cancelled: int | None = None
+    capacity: dict[str, int] | None = None
 
 
 class ErrorMessage(_Message, tag="error", frozen=True):

@@ -51,6 +51,7 @@ def add_routes(app: web.Application, exchange: Exchange) -> None:
     app.router.add_get("/api/v1/book/{symbol}", api.book)
     app.router.add_get("/api/v1/trades/{symbol}", api.trades)
     app.router.add_get("/api/v1/candles/{symbol}", api.candles)
+    app.router.add_get("/api/v1/nodes", api.nodes)
     app.router.add_get("/api/v1/account", api.account)
     app.router.add_get("/api/v1/orders", api.orders)
 
@@ -128,6 +129,10 @@ class Api:
             return out
 
         return _response({"instruments": await self._read(read)})
+
+    async def nodes(self, request: web.Request) -> web.Response:
+        """The connected provider nodes, with their CU/s and quality tiers."""
+        return _response({"nodes": self.exchange.nodes.listing()})
 
     async def book(self, request: web.Request) -> web.Response:
         symbol = request.match_info["symbol"]

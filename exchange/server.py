@@ -20,6 +20,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exchange.gateway import Gateway
+from exchange.nodes import Nodes
 from exchange.protocol import Heartbeat, encode
 from exchange.sequencer import Sequencer, Work
 from exchange.sessions import Hub
@@ -37,6 +39,7 @@ from matching import (
     Deposit,
     Engine,
     Event,
+    FutureListed,
     OpenAccount,
     SetCapacity,
     Trade,
@@ -112,6 +115,7 @@ class Exchange:
         self._heartbeat: asyncio.Task[None] | None = None
         self.metrics = Metrics()
         self.hub = Hub()
+        self.nodes = Nodes()
         data.mkdir(parents=True, exist_ok=True)
         self.journal = FileJournal(data, settings.market, fsync=settings.server.fsync)
         self.engine: Engine = self.journal.recover()
@@ -124,7 +128,7 @@ class Exchange:
             self.hub.publish,
             clock=clock,
             snapshot_every=settings.server.snapshot_every,
-            on_commands=self.metrics.on_command,
+            on_commands=self._on_commands,
         )
         # Read when /metrics is scraped, not set on every request.
         sequencer = self.sequencer
@@ -153,6 +157,30 @@ class Exchange:
             history.apply(events, record.ts)
         self.marketdata.start_history_from(history)
         log.info("trade history rebuilt from %d journal records", upto)
+
+    def register_capacity(
+        self,
+        pairs: set[tuple[str, str]],
+        reply: Callable[[list[Event]], None] | None = None,
+    ) -> None:
+        """Register the capacity of the connected nodes of each (account,
+        class) pair again, through the sequencer."""
+        nodes = self.nodes
+        self.submit(
+            Work(
+                expand=lambda engine: nodes.capacity_commands(engine, pairs),
+                reply=reply,
+            )
+        )
+
+    def _on_commands(self, command: Command, events: list[Event]) -> None:
+        self.metrics.on_command(command, events)
+        # A future listed while nodes are connected gets their capacity.
+        if self.nodes.classes() and any(type(e) is FutureListed for e in events):
+            listed = {e.resource_class for e in events if type(e) is FutureListed}
+            pairs = {p for p in self.nodes.classes() if p[1] in listed}
+            if pairs:
+                self.register_capacity(pairs)
 
     def submit(self, work: Work) -> None:
         self.sequencer.submit(work)

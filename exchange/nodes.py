@@ -1,0 +1,119 @@
+"""Provider nodes connected to the exchange, and the capacity they register.
+
+A provider's node logs in with the provider's key and sends ``register_node``
+with the CU per second it measured. The exchange keeps the nodes of each
+connection and registers, for the account and the node's resource class, the
+capacity of all its connected nodes together (a `SetCapacity` per instrument):
+
+- spot: the CU the nodes deliver during one lease (``lease_seconds``), in lots;
+- each listed future of the class still trading: the CU they deliver over its
+  window, in lots.
+
+Lots are rounded down. When a node's connection closes, its capacity leaves
+with it; a future listed later gets the capacity of the nodes connected then.
+Lowering capacity below what is already sold is allowed: no new sell is
+accepted until enough is delivered (see the README, Money).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from matching import Command, Engine, SetCapacity
+from matching.config import MAX_QTY
+
+__all__ = ["Node", "Nodes"]
+
+SECOND = 1_000_000_000
+
+
+@dataclass(slots=True)
+class Node:
+    """One registered node."""
+
+    account: str
+    node_id: str
+    resource_class: str
+    cu_per_second_milli: int
+    model: str
+    tiers: dict[str, dict[str, Any]]
+    session: object = field(repr=False)
+
+    def public(self) -> dict[str, Any]:
+        """What the REST API shows of the node."""
+        return {
+            "account": self.account,
+            "node_id": self.node_id,
+            "resource_class": self.resource_class,
+            "cu_per_second": self.cu_per_second_milli / 1000,
+            "model": self.model,
+            "tiers": self.tiers,
+        }
+
+
+class Nodes:
+    """The connected nodes, by (account, node id)."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[tuple[str, str], Node] = {}
+
+    def register(self, node: Node) -> None:
+        self._nodes[node.account, node.node_id] = node
+
+    def drop_session(self, session: object) -> set[tuple[str, str]]:
+        """Forget the nodes of a closed connection; the (account, class) pairs
+        whose capacity changed."""
+        gone = [key for key, node in self._nodes.items() if node.session is session]
+        changed = set()
+        for key in gone:
+            node = self._nodes.pop(key)
+            changed.add((node.account, node.resource_class))
+        return changed
+
+    def classes(self) -> set[tuple[str, str]]:
+        """Every (account, class) pair with a connected node."""
+        return {(n.account, n.resource_class) for n in self._nodes.values()}
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [self._nodes[key].public() for key in sorted(self._nodes)]
+
+    def capacity_commands(
+        self, engine: Engine, pairs: Iterable[tuple[str, str]]
+    ) -> list[Command]:
+        """The `SetCapacity` commands that register, for each (account, class)
+        pair, the capacity of its connected nodes now."""
+        commands: list[Command] = []
+        for account, name in sorted(pairs):
+            rc = engine.classes.get(name)
+            if rc is None or engine.ledger.index(account) is None:
+                continue
+            milli = sum(
+                n.cu_per_second_milli
+                for n in self._nodes.values()
+                if n.account == account and n.resource_class == name
+            )
+            commands.append(
+                SetCapacity(
+                    account, f"{name}-SPOT", _lots(milli, rc.lease_seconds, rc.lot_cu)
+                )
+            )
+            for symbol, inst in sorted(engine.instruments.items()):
+                window = inst.window
+                if (
+                    window is None
+                    or inst.spec.resource_class != name
+                    or window.stage != "trading"
+                ):
+                    continue
+                seconds = (window.end - window.start) // SECOND
+                commands.append(
+                    SetCapacity(account, symbol, _lots(milli, seconds, rc.lot_cu))
+                )
+        return commands
+
+
+def _lots(milli_cu_per_second: int, seconds: int, lot_cu: int) -> int:
+    """Whole lots of ``lot_cu`` CU delivered in ``seconds`` at that rate."""
+    return min(milli_cu_per_second * seconds // (1000 * lot_cu), MAX_QTY)
