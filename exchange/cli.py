@@ -2,8 +2,9 @@
 
 ``cux serve`` runs the exchange server; ``cux replay`` rebuilds a market from
 its journal (see `exchange.cli_replay`); ``cux demo`` is, so far, a core-only
-scenario (see `exchange.demo_core`); ``node`` and the client commands of
-DESIGN.md section 10 arrive with the parts they drive. ``python -m exchange``
+scenario (see `exchange.demo_core`); ``cux node`` runs a provider node (see
+`providers.node_cli`); the client commands of DESIGN.md section 10 arrive with
+the parts they drive. ``python -m exchange``
 is the same command.
 """
 
@@ -29,6 +30,7 @@ from matching import (
     OrderRejected,
 )
 from matching.order import BUY, SELL
+from providers.node_cli import add_node_command
 
 __all__ = ["main"]
 
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     add_replay_command(commands)
+    add_node_command(commands)
     return parser
 
 

@@ -15,6 +15,10 @@ PURE = [
     "providers.profile",
     "providers.weights",
     "providers.tokens",
+    "providers.pricing",
+    "providers.capacity",
+    "providers.daemon",
+    "providers.node_cli",
 ]
 
 

@@ -1,0 +1,460 @@
+"""The provider daemon behind ``cux node``: register capacity, quote it, stay up.
+
+A `Node` keeps one websocket to the exchange. On every connection it logs in
+(with cancel-on-disconnect, so its quotes never outlive it), registers the
+node's capacity (``register_node``: CU/s, model, quality profile), subscribes
+to its private ``orders``, ``fills`` and ``leases`` channels, clears any quote
+a previous run left, and quotes its unsold capacity as one GTC sell limit order
+on the class's spot book, priced by `providers.pricing`. A fill on that order
+marks lots sold; a spot lease of one of its trades that ends frees them; either
+way the node re-quotes (amend: new leaves and a new price, since the markup
+rises with utilisation). When the CU/s it delivers falls short of what it
+registered, it registers the lower figure and re-quotes.
+
+It pings every ``heartbeat_seconds``; a connection that drops or stops
+answering is re-opened after an exponential backoff (capped, with jitter from
+a seeded RNG), and the node registers and quotes again. `Node.stop` (SIGTERM,
+Ctrl-C) cancels its quotes with ``cancel_all`` and closes the connection.
+
+Logs go to the ``cux.node`` logger: INFO for the lifecycle (connected,
+registered, quoted), WARNING for degraded service (refusals, drops, shortfall).
+
+Known limitation: the node does not yet receive or run dispatched jobs (that
+comes with dispatch), so nothing calls `Node.record_delivery` in ``cux node``
+yet, and SIGTERM has no running work to finish. It quotes the spot book only,
+not futures windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from providers.pricing import Pricing, reservation_price
+from providers.profile import QualityProfile
+
+__all__ = ["Backoff", "Node", "NodeConfig", "RequestRefused", "published_tiers"]
+
+log = logging.getLogger("cux.node")
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """What a node needs to know, checked by the command line.
+
+    Attributes:
+        url: the exchange's websocket, ``ws://HOST:PORT/ws``.
+        key: the provider account's login key.
+        secret: its secret.
+        node_id: this node's name, unique within the account.
+        resource_class: the class it sells (the instrument ``<class>-SPOT``).
+        cost_micro_usd_per_hour: what an hour of the machine costs, µUSD.
+        lot_cu: CU in one lot of the class.
+        tick: the class's tick, µcr.
+        lease_seconds: seconds of capacity the node sells at once, used to
+            count its lots when the server's ack does not say them.
+        base_bps: markup with nothing sold, basis points.
+        slope_bps: extra markup with everything sold, basis points.
+        heartbeat_seconds: seconds between two pings.
+        request_timeout: seconds to wait for a response before giving up on
+            the connection.
+        backoff_initial: first reconnect delay, seconds.
+        backoff_max: the cap of the reconnect delay, seconds.
+        shortfall_bps: re-register when delivery falls below this share of the
+            registered CU/s, basis points.
+        seed: the seed of the reconnect jitter.
+    """
+
+    url: str
+    key: str
+    secret: str
+    node_id: str = "node-1"
+    resource_class: str = "cpu"
+    cost_micro_usd_per_hour: int = 100_000
+    lot_cu: int = 100
+    tick: int = 1
+    lease_seconds: int = 60
+    base_bps: int = 1_000
+    slope_bps: int = 4_000
+    heartbeat_seconds: float = 5.0
+    request_timeout: float = 10.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    shortfall_bps: int = 9_000
+    seed: int = 0
+
+    @property
+    def symbol(self) -> str:
+        return f"{self.resource_class}-SPOT"
+
+
+class RequestRefused(Exception):
+    """The exchange answered a request with an error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class Backoff:
+    """Reconnect delays: ``initial × 2^n`` seconds, capped at ``cap``, each
+    drawn uniformly from its upper half (jitter) by a seeded RNG."""
+
+    def __init__(self, initial: float, cap: float, seed: int) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.failures = 0
+        self._rng = random.Random(seed)
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.initial * 2.0**self.failures)
+        self.failures += 1
+        return ceiling / 2 + self._rng.random() * ceiling / 2
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def published_tiers(profile: QualityProfile) -> dict[str, dict[str, float | int]]:
+    """The quality profile as ``register_node`` carries it, tier by tier."""
+    return {
+        t.tier: {
+            "layers": t.layers,
+            "cu_fraction": t.cu_fraction,
+            "mean_cosine_to_exact": t.mean_cosine_to_exact,
+            "min_cosine_to_exact": t.min_cosine_to_exact,
+            "recall_at_1": t.recall_at_1,
+        }
+        for t in profile.tiers
+    }
+
+
+@dataclass(slots=True)
+class _Quote:
+    order_id: str
+    price: int
+    qty: int
+
+
+class Node:
+    """One provider node's connection to the exchange (see the module doc).
+
+    Args:
+        config: the node's settings.
+        cu_per_second_milli: the measured capacity, thousandths of a CU/s.
+        tiers: the quality profile to publish (see `published_tiers`).
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        cu_per_second_milli: int,
+        tiers: dict[str, dict[str, float | int]] | None = None,
+    ) -> None:
+        self.config = config
+        self.cu_per_second_milli = cu_per_second_milli
+        self.tiers = tiers or {}
+        self.capacity = 0
+        self.sold = 0
+        self.quote: _Quote | None = None
+        self.registrations = 0
+        self._trades: dict[int, int] = {}
+        self._ids = itertools.count(1)
+        self._tags = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._hello: asyncio.Future[str] | None = None
+        self._dirty = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._reregister = False
+        self._backoff = Backoff(config.backoff_initial, config.backoff_max, config.seed)
+
+    # -- the public surface ------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop quoting and exit `run` (safe to call from a signal handler)."""
+        if not self._stopping.is_set():
+            log.info("stopping: cancelling quotes")
+        self._stopping.set()
+
+    def record_delivery(self, flops: int, wall_ns: int) -> None:
+        """Note what a job delivered; re-register lower when it falls short."""
+        delivered = flops * 1000 // max(1, wall_ns)
+        floor = self.cu_per_second_milli * self.config.shortfall_bps // 10_000
+        if 0 < delivered < floor:
+            log.warning(
+                "delivered %.3f CU/s, short of the %.3f registered: re-registering",
+                delivered / 1000,
+                self.cu_per_second_milli / 1000,
+            )
+            self.cu_per_second_milli = delivered
+            self._reregister = True
+            self._dirty.set()
+
+    def pricing(self) -> Pricing:
+        """The strategy at the current capacity."""
+        c = self.config
+        reservation = reservation_price(
+            c.cost_micro_usd_per_hour, self.cu_per_second_milli, c.lot_cu, c.tick
+        )
+        return Pricing(reservation, c.tick, c.base_bps, c.slope_bps)
+
+    async def run(self) -> None:
+        """Connect, register and quote until `stop`, reconnecting on failure."""
+        async with aiohttp.ClientSession() as http:
+            while not self._stopping.is_set():
+                try:
+                    async with http.ws_connect(self.config.url, autoping=True) as ws:
+                        await self._session(ws)
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.warning("connection to %s failed: %r", self.config.url, exc)
+                except (ConnectionError, RequestRefused) as exc:
+                    log.warning("session ended: %s", exc)
+                if self._stopping.is_set():
+                    break
+                delay = self._backoff.next()
+                log.warning("reconnecting in %.2f s", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+        log.info("node %s stopped", self.config.node_id)
+
+    # -- one connection ----------------------------------------------------------
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self._hello = asyncio.get_running_loop().create_future()
+        self.quote = None
+        reader = asyncio.create_task(self._read(ws))
+        tasks: list[asyncio.Task[Any]] = [reader]
+        try:
+            nonce = await asyncio.wait_for(
+                asyncio.shield(self._hello), self.config.request_timeout
+            )
+            await self._login(nonce)
+            await self._register()
+            await self._request({"op": "subscribe", "channels": self._channels()})
+            await self._request({"op": "cancel_all", "symbol": self.config.symbol})
+            self._backoff.reset()
+            await self._requote()
+
+            tasks += [
+                asyncio.create_task(self._ping()),
+                asyncio.create_task(self._quoter()),
+                asyncio.create_task(self._stopping.wait()),
+            ]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if self._stopping.is_set() and not reader.done():
+                await self._request({"op": "cancel_all", "symbol": self.config.symbol})
+                self.quote = None
+                log.info("quotes cancelled on %s", self.config.symbol)
+                await ws.close()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if reader.done():
+                raise ConnectionError("the exchange closed the connection")
+        finally:
+            for task in tasks:
+                task.cancel()
+            for future in self._pending.values():
+                future.cancel()
+            self._pending.clear()
+            self._ws = None
+
+    def _channels(self) -> list[str]:
+        return ["orders", "fills", "leases"]
+
+    async def _login(self, nonce: str) -> None:
+        signature = hmac.new(
+            self.config.secret.encode(), nonce.encode(), hashlib.sha256
+        ).hexdigest()
+        await self._request(
+            {
+                "op": "login",
+                "key": self.config.key,
+                "signature": signature,
+                "cancel_on_disconnect": True,
+            }
+        )
+        log.info("logged in to %s as %s", self.config.url, self.config.key)
+
+    async def _register(self) -> None:
+        c = self.config
+        ack = await self._request(
+            {
+                "op": "register_node",
+                "node_id": c.node_id,
+                "resource_class": c.resource_class,
+                "cu_per_second_milli": self.cu_per_second_milli,
+                "model": MODEL_NAME,
+                "tiers": self.tiers,
+            }
+        )
+        registered = (ack.get("capacity") or {}).get(c.symbol)
+        if isinstance(registered, int):
+            self.capacity = registered
+        else:
+            cu = self.cu_per_second_milli * c.lease_seconds // 1000
+            self.capacity = cu // c.lot_cu
+        self.registrations += 1
+        self._reregister = False
+        log.info(
+            "registered node %s: %.3f CU/s, %d lots of %s",
+            c.node_id,
+            self.cu_per_second_milli / 1000,
+            self.capacity,
+            c.symbol,
+        )
+
+    async def _ping(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            await self._request({"op": "ping"})
+
+    async def _quoter(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            if self._reregister:
+                await self._register()
+            await self._requote()
+
+    # -- quoting -----------------------------------------------------------------
+
+    async def _requote(self) -> None:
+        """Bring the quote to the unsold capacity at the current ask."""
+        unsold = self.capacity - self.sold
+        price = self.pricing().ask(self.sold, self.capacity)
+        quote = self.quote
+        try:
+            if unsold <= 0:
+                if quote is not None:
+                    self.quote = None
+                    await self._request({"op": "cancel", "order_id": quote.order_id})
+                    log.info("sold out: quote %s cancelled", quote.order_id)
+            elif quote is None:
+                await self._place(price, unsold)
+            elif (quote.price, quote.qty) != (price, unsold):
+                await self._request(
+                    {
+                        "op": "amend",
+                        "order_id": quote.order_id,
+                        "qty": unsold,
+                        "price": price,
+                    }
+                )
+                quote.price, quote.qty = price, unsold
+                log.info("re-quoted %d lots at %d µcr", unsold, price)
+        except RequestRefused as exc:
+            log.warning("quote refused: %s", exc)
+            if quote is not None and self.quote is quote:
+                # The order is gone (filled or cancelled meanwhile): quote anew.
+                self.quote = None
+                self._dirty.set()
+
+    async def _place(self, price: int, qty: int) -> None:
+        ack = await self._request(
+            {
+                "op": "place",
+                "symbol": self.config.symbol,
+                "side": "sell",
+                "type": "limit",
+                "price": price,
+                "qty": qty,
+                "tif": "GTC",
+                "client_order_id": f"{self.config.node_id}.{next(self._tags)}",
+            }
+        )
+        self.quote = _Quote(str(ack["order_id"]), price, qty)
+        log.info("quoted %d lots of %s at %d µcr", qty, self.config.symbol, price)
+
+    def _ours(self, message: dict[str, Any]) -> bool:
+        tag = message.get("client_order_id") or ""
+        return bool(tag.startswith(f"{self.config.node_id}."))
+
+    def _on_order(self, message: dict[str, Any]) -> None:
+        quote = self.quote
+        if quote is None or message.get("order_id") != quote.order_id:
+            return
+        if message.get("status") in ("filled", "cancelled", "expired"):
+            self.quote = None
+        else:
+            quote.qty = int(message.get("leaves", quote.qty))
+        self._dirty.set()
+
+    def _on_fill(self, message: dict[str, Any]) -> None:
+        qty = int(message["qty"])
+        self.sold += qty
+        self._trades[int(message["trade_id"])] = qty
+        log.info("sold %d lots at %d µcr", qty, message["price"])
+        self._dirty.set()
+
+    def _on_lease(self, message: dict[str, Any]) -> None:
+        if message.get("status") == "active":
+            return
+        lots = self._trades.pop(int(message.get("lease_id", -1)), None)
+        if lots is not None and message.get("symbol") == self.config.symbol:
+            self.sold = max(0, self.sold - lots)
+            log.info("lease %s ended: %d lots free again", message["lease_id"], lots)
+            self._dirty.set()
+
+    # -- requests and messages -----------------------------------------------------
+
+    async def _request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise ConnectionError("not connected")
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pending[request_id] = future
+        await ws.send_str(json.dumps({**payload, "id": request_id}))
+        try:
+            response = await asyncio.wait_for(future, self.config.request_timeout)
+        finally:
+            self._pending.pop(request_id, None)
+        if response.get("type") == "error":
+            raise RequestRefused(
+                str(response.get("code")), str(response.get("message"))
+            )
+        return response
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for frame in ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                continue
+            message = json.loads(frame.data)
+            kind = message.get("type")
+            log.debug("< %s", kind)
+            future = self._pending.get(message.get("id"))
+            if future is not None and kind in (
+                "ack",
+                "error",
+                "result",
+                "pong",
+                "subscribed",
+            ):
+                if not future.done():
+                    future.set_result(message)
+            elif kind == "hello" and self._hello is not None:
+                if not self._hello.done():
+                    self._hello.set_result(str(message["nonce"]))
+            elif kind == "order" and self._ours(message):
+                self._on_order(message)
+            elif kind == "fill" and self._ours(message):
+                self._on_fill(message)
+            elif kind == "lease":
+                self._on_lease(message)
