@@ -24,6 +24,7 @@ becomes terminal and a lease when it ends, so its memory follows what is open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
@@ -81,11 +82,22 @@ class AccountFeed:
         leases: the live leases, by id.
     """
 
-    __slots__ = ("_balances", "_changed", "_ledger", "leases", "orders", "ts")
+    __slots__ = (
+        "_balances",
+        "_changed",
+        "_ledger",
+        "leases",
+        "listening",
+        "orders",
+        "ts",
+    )
 
     def __init__(self, engine: Engine) -> None:
         ledger = engine.ledger
         self._ledger = ledger
+        # Whether anyone listens to (channel, account): a message nobody will
+        # receive is not built. The server sets it; everything by default.
+        self.listening: Callable[[str, str], bool] = _everyone
         names = ledger.names
         self.orders: dict[int, OpenOrder] = {
             order_id: OpenOrder(
@@ -130,7 +142,7 @@ class AccountFeed:
             e.account, e.symbol, e.side, e.price, 0, e.qty, e.client_order_id
         )
         self.orders[e.order_id] = order
-        out.append(_order(e.order_id, order, "new", None, self.ts))
+        self._order(e.order_id, order, "new", None, out)
         if e.side == "buy":
             self._changed[e.account] = None
 
@@ -178,10 +190,13 @@ class AccountFeed:
         order.leaves = leaves
         if leaves:
             self.orders[order_id] = order
-            out.append(_order(order_id, order, "partially_filled", None, ts))
+            self._order(order_id, order, "partially_filled", None, out)
         else:
             self.orders.pop(order_id, None)
-            out.append(_order(order_id, order, "filled", None, ts))
+            self._order(order_id, order, "filled", None, out)
+        self._changed[account] = None
+        if not self.listening("fills", account):
+            return
         fill = FillMessage(
             str(order_id),
             order.client_order_id,
@@ -195,19 +210,18 @@ class AccountFeed:
             ts,
         )
         out.append(Publication("fills", None, account, encode(fill)))
-        self._changed[account] = None
 
     def cancelled(self, e: OrderCancelled, out: list[Publication]) -> None:
         order = self._closed(e.order_id, e.account, e.symbol, e.side, e.price)
         order.filled = e.filled
-        out.append(_order(e.order_id, order, "cancelled", e.reason, self.ts))
+        self._order(e.order_id, order, "cancelled", e.reason, out)
         if e.side == "buy":
             self._changed[e.account] = None
 
     def expired(self, e: OrderExpired, out: list[Publication]) -> None:
         order = self._closed(e.order_id, e.account, e.symbol, e.side, e.price)
         order.filled = e.filled
-        out.append(_order(e.order_id, order, "expired", None, self.ts))
+        self._order(e.order_id, order, "expired", None, out)
         if e.side == "buy":
             self._changed[e.account] = None
 
@@ -229,7 +243,7 @@ class AccountFeed:
         order.price = e.price
         order.leaves = e.leaves
         order.filled = e.filled
-        out.append(_order(e.order_id, order, "amended", None, self.ts))
+        self._order(e.order_id, order, "amended", None, out)
         if e.side == "buy":
             self._changed[e.account] = None
 
@@ -253,6 +267,30 @@ class AccountFeed:
         self._changed[e.buyer] = None
         self._changed[e.seller] = None
 
+    def _order(
+        self,
+        order_id: int,
+        order: OpenOrder,
+        status: str,
+        reason: str | None,
+        out: list[Publication],
+    ) -> None:
+        if not self.listening("orders", order.account):
+            return
+        message = OrderMessage(
+            str(order_id),
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            status,
+            order.price,
+            order.filled,
+            order.leaves,
+            reason,
+            self.ts,
+        )
+        out.append(Publication("orders", None, order.account, encode(message)))
+
     def publish_balances(self, out: list[Publication]) -> None:
         """A `BalanceMessage` for each account whose balances the command
         changed (compared with what was last published)."""
@@ -266,27 +304,15 @@ class AccountFeed:
             now = (ledger.available[i], ledger.held[i], ledger.escrow[i])
             if self._balances.get(account, _EMPTY) != now:
                 self._balances[account] = now
+                if not self.listening("balance", account):
+                    continue
                 message = BalanceMessage(*now, self.ts)
                 out.append(Publication("balance", None, account, encode(message)))
         self._changed.clear()
 
 
-def _order(
-    order_id: int, order: OpenOrder, status: str, reason: str | None, ts: int
-) -> Publication:
-    message = OrderMessage(
-        str(order_id),
-        order.client_order_id,
-        order.symbol,
-        order.side,
-        status,
-        order.price,
-        order.filled,
-        order.leaves,
-        reason,
-        ts,
-    )
-    return Publication("orders", None, order.account, encode(message))
+def _everyone(channel: str, account: str) -> bool:
+    return True
 
 
 def _lease(lease: LeaseCreated, status: str, ts: int, out: list[Publication]) -> None:

@@ -121,6 +121,8 @@ class Exchange:
         self.engine: Engine = self.journal.recover()
         self.marketdata = MarketData(self.engine)
         self._rebuild_history()
+        # Private messages nobody subscribes to are not even built.
+        self.marketdata.accounts.listening = self.hub.listening
         self.sequencer = Sequencer(
             self.engine,
             self.journal,

@@ -228,6 +228,10 @@ class Hub:
         self.remove(session, list(session.channels))
         self.sessions.discard(session)
 
+    def listening(self, channel: str, account: str) -> bool:
+        """Whether any session subscribes to a private channel of ``account``."""
+        return (channel, account) in self._subscribers
+
     def publish(self, publications: list[Any]) -> None:
         """Send each publication to the sessions subscribed to its channel."""
         subscribers = self._subscribers

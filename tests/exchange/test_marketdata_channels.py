@@ -173,6 +173,27 @@ def test_a_taker_buy_sends_orders_fills_and_balance_with_exact_fees() -> None:
     ]
 
 
+def test_private_messages_are_built_only_for_accounts_someone_listens_to() -> None:
+    m = FedMarket()
+    m.md.accounts.listening = lambda channel, account: account == "alice"
+    m.open("alice", deposit=1_000_000)
+    m.open("bob", capacity=100, symbol=GPU)
+    sell = m.sell("bob", 10, 1000, symbol=GPU)
+
+    buy = m.buy("alice", 4, 1010, symbol=GPU)
+    ts = m.engine.now
+
+    private = [(c, a, msg) for c, a, msg in m.messages() if a is not None]
+    assert private == [
+        ("orders", "alice", order(buy.id, GPU, "buy", "new", 1010, 0, 4, ts)),
+        ("orders", "alice", order(buy.id, GPU, "buy", "filled", 1010, 4, 0, ts)),
+        ("fills", "alice", fill(buy.id, 1, GPU, "buy", 1000, 4, 10, "taker", ts)),
+        ("balance", "alice", balance(995_990, 0, 4000, ts)),
+    ]
+    # bob's order is still tracked, though nothing was sent for it.
+    assert m.md.accounts.orders[sell.id].leaves == 6
+
+
 def test_a_maker_buy_pays_the_maker_fee_and_a_seller_pays_nothing_at_the_fill() -> None:
     m = FedMarket()
     m.open("alice", deposit=1_000_000)
