@@ -256,15 +256,12 @@ class Node:
             ]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if self._stopping.is_set() and not reader.done():
-                await self._request({"op": "cancel_all", "symbol": self.config.symbol})
-                self.quote = None
-                log.info("quotes cancelled on %s", self.config.symbol)
-                await ws.close()
+                await self._cancel_quotes(ws, tasks[1:])
+                return
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
-            if reader.done():
-                raise ConnectionError("the exchange closed the connection")
+            raise ConnectionError("the exchange closed the connection")
         finally:
             for task in tasks:
                 task.cancel()
@@ -272,6 +269,19 @@ class Node:
                 future.cancel()
             self._pending.clear()
             self._ws = None
+
+    async def _cancel_quotes(
+        self, ws: aiohttp.ClientWebSocketResponse, workers: list[asyncio.Task[Any]]
+    ) -> None:
+        """Stop the workers first, so that no re-quote follows the cancel (a
+        place already sent reaches the server before it, and is cancelled)."""
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await self._request({"op": "cancel_all", "symbol": self.config.symbol})
+        self.quote = None
+        log.info("quotes cancelled on %s", self.config.symbol)
+        await ws.close()
 
     def _channels(self) -> list[str]:
         return ["orders", "fills", "leases"]
@@ -335,6 +345,8 @@ class Node:
 
     async def _requote(self) -> None:
         """Bring the quote to the unsold capacity at the current ask."""
+        if self._stopping.is_set():
+            return
         unsold = self.capacity - self.sold
         price = self.pricing().ask(self.sold, self.capacity)
         quote = self.quote

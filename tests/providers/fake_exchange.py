@@ -26,6 +26,8 @@ class FakeExchange:
         self._ws: web.WebSocketResponse | None = None
         self._order_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self.open_orders: dict[str, dict[str, Any]] = {}
+        self._last_order = ""
         self.url = ""
 
     async def start(self) -> None:
@@ -74,7 +76,33 @@ class FakeExchange:
             message = json.loads(frame.data)
             self.received.append(message)
             await ws.send_str(json.dumps(self._answer(message)))
+            if message["op"] == "place":
+                self.open_orders[self._last_order] = message
+            elif message["op"] == "cancel_all":
+                await self._cancelled(ws)
         return ws
+
+    async def _cancelled(self, ws: web.WebSocketResponse) -> None:
+        """Tell the node its open orders were cancelled, as the server does."""
+        for order_id, place in self.open_orders.items():
+            await ws.send_str(
+                json.dumps(
+                    {
+                        "type": "order",
+                        "order_id": order_id,
+                        "client_order_id": place["client_order_id"],
+                        "symbol": place["symbol"],
+                        "side": "sell",
+                        "status": "cancelled",
+                        "price": place["price"],
+                        "filled": 0,
+                        "leaves": 0,
+                        "reason": "cancelled",
+                        "ts": 1,
+                    }
+                )
+            )
+        self.open_orders.clear()
 
     def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
         op, rid = message["op"], message["id"]
@@ -87,7 +115,8 @@ class FakeExchange:
         if op == "register_node" and self.capacity is not None:
             return {"type": "ack", "id": rid, "capacity": self.capacity}
         if op == "place":
-            return {"type": "ack", "id": rid, "order_id": str(next(self._order_ids))}
+            self._last_order = str(next(self._order_ids))
+            return {"type": "ack", "id": rid, "order_id": self._last_order}
         if op == "cancel_all":
             return {"type": "ack", "id": rid, "cancelled": 1}
         return {"type": "ack", "id": rid}

@@ -263,16 +263,17 @@ async def test_a_delivery_shortfall_re_registers_lower_and_re_quotes(
     }
 
 
-async def test_stopping_cancels_the_quotes_last(fake: FakeExchange) -> None:
+async def test_stopping_cancels_the_quotes_and_places_none_after(
+    fake: FakeExchange,
+) -> None:
     node, task = await started(fake)
 
     await stopped(node, task)
+    await asyncio.sleep(0.1)
 
-    assert fake.received[-1] == {
-        "op": "cancel_all",
-        "id": fake.received[-1]["id"],
-        "symbol": "cpu-SPOT",
-    }
+    last = fake.received[-1]
+    assert last == {"op": "cancel_all", "id": last["id"], "symbol": "cpu-SPOT"}
+    assert fake.open_orders == {}
     assert node.quote is None
 
 
