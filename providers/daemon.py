@@ -49,6 +49,9 @@ log = logging.getLogger("cux.node")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
+FATAL_CODES = frozenset({"AUTH_FAILED", "ROLE_NOT_ALLOWED", "INVALID_FIELD"})
+"""Refusals that retrying cannot cure: `Node.run` raises them."""
+
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
@@ -212,16 +215,28 @@ class Node:
         return Pricing(reservation, c.tick, c.base_bps, c.slope_bps)
 
     async def run(self) -> None:
-        """Connect, register and quote until `stop`, reconnecting on failure."""
+        """Connect, register and quote until `stop`, reconnecting on failure.
+
+        Raises:
+            RequestRefused: the exchange refused the node for good (bad
+                credentials, not a provider, a field it does not accept): one
+                of `FATAL_CODES`.
+        """
         async with aiohttp.ClientSession() as http:
             while not self._stopping.is_set():
                 try:
                     async with http.ws_connect(self.config.url, autoping=True) as ws:
                         await self._session(ws)
+                except RequestRefused as exc:
+                    if exc.code in FATAL_CODES:
+                        log.error("the exchange refuses this node: %s", exc)
+                        raise
+                    log.warning("session ended: %s", exc)
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                     log.warning("connection to %s failed: %r", self.config.url, exc)
-                except (ConnectionError, RequestRefused) as exc:
-                    log.warning("session ended: %s", exc)
+                except Exception:
+                    # A bug in handling one message must not take the node down.
+                    log.exception("session failed")
                 if self._stopping.is_set():
                     break
                 delay = self._backoff.next()

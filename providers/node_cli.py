@@ -118,7 +118,7 @@ def _node(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, cost: int) -> int:
     from providers.capacity import measure_capacity
-    from providers.daemon import Node, NodeConfig, published_tiers
+    from providers.daemon import Node, NodeConfig, RequestRefused, published_tiers
     from providers.model import load_model
     from providers.profile import load_profile
 
@@ -149,5 +149,9 @@ async def _run(args: argparse.Namespace, cost: int) -> int:
         node.pricing().reservation,
         args.lot_cu,
     )
-    await node.run()
+    try:
+        await node.run()
+    except RequestRefused as exc:
+        print(f"cux node: the exchange refused the node: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -27,6 +27,8 @@ class FakeExchange:
         self._order_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.open_orders: dict[str, dict[str, Any]] = {}
+        self.refuse: dict[str, str] = {}
+        """Ops to answer with an error, and its code."""
         self._last_order = ""
         self.url = ""
 
@@ -106,6 +108,13 @@ class FakeExchange:
 
     def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
         op, rid = message["op"], message["id"]
+        if op in self.refuse:
+            return {
+                "type": "error",
+                "id": rid,
+                "code": self.refuse[op],
+                "message": "no",
+            }
         if op == "ping":
             return {"type": "pong", "id": rid, "server_time": 1}
         if op == "subscribe":

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from providers.daemon import Backoff, Node, NodeConfig
+from providers.daemon import Backoff, Node, NodeConfig, RequestRefused
 from tests.providers.fake_exchange import FakeExchange
 
 TIERS = {"exact": {"layers": 6, "cu_fraction": 1.0}}
@@ -275,6 +275,28 @@ async def test_stopping_cancels_the_quotes_and_places_none_after(
     assert last == {"op": "cancel_all", "id": last["id"], "symbol": "cpu-SPOT"}
     assert fake.open_orders == {}
     assert node.quote is None
+
+
+async def test_a_refused_login_stops_the_node_with_the_refusal(
+    fake: FakeExchange,
+) -> None:
+    fake.refuse["login"] = "AUTH_FAILED"
+
+    with pytest.raises(RequestRefused, match="AUTH_FAILED"):
+        await asyncio.wait_for(make_node(fake).run(), 5)
+    assert fake.connections == 1
+
+
+async def test_a_refused_quote_is_logged_and_the_node_stays_up(
+    fake: FakeExchange, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.refuse["place"] = "INSUFFICIENT_CAPACITY"
+    node, task = await started(fake)
+    await fake.wait_for("ping")
+    await stopped(node, task)
+
+    assert fake.connections == 1
+    assert "quote refused: INSUFFICIENT_CAPACITY" in caplog.text
 
 
 def test_the_backoff_doubles_up_to_its_cap_with_seeded_jitter() -> None:
