@@ -7,9 +7,19 @@ mypy checks ``tests/`` as top-level modules, and a second module named
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+# The tests' helper modules are imported by their plain names (``harness``,
+# ``server_harness``, ``fake_exchange``), as mypy sees them: put their folders
+# on the path for every test, whichever folder it is in.
+for _folder in ("matching", "exchange", "providers"):
+    _path = str(Path(__file__).resolve().parent / "tests" / _folder)
+    if _path not in sys.path:
+        sys.path.append(_path)
 
 if TYPE_CHECKING:
     from providers.model import EncoderModel

@@ -291,6 +291,12 @@ class Gateway:
                 session.send(encode(rejection_message(req.id, rejection)))
                 return
             order_id = next(e.order_id for e in events if type(e) is OrderAccepted)
+            if session.closed:
+                # The connection dropped while the order was on its way: it
+                # was not among the orders cancelled then, so cancel it now.
+                if session.cancel_on_disconnect:
+                    self._cancel_if_open(account, order_id)
+                return
             session.placed.add(order_id)
             if len(session.placed) > 4096:
                 # Remember only the orders still open, for cancel-on-disconnect.
@@ -298,6 +304,14 @@ class Gateway:
             session.send(encode(Ack(req.id, order_id=str(order_id))))
 
         self.exchange.submit(Work(command=command, reply=reply))
+
+    def _cancel_if_open(self, account: str, order_id: int) -> None:
+        def cancel(engine: Engine) -> list[Command]:
+            if order_id in engine.orders:
+                return [CancelOrder(account, order_id)]
+            return []
+
+        self.exchange.submit(Work(expand=cancel))
 
     def _cancel(self, session: Session, req: Cancel) -> None:
         account = self._logged_in(session, req.id)

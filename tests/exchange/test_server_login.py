@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -208,3 +210,34 @@ async def test_without_cancel_on_disconnect_orders_outlive_the_connection(
         orders = await client.request("orders")
 
     assert placed["order_id"] in [o["order_id"] for o in orders["orders"]]
+
+
+async def test_an_order_on_its_way_when_its_connection_drops_is_cancelled_too(
+    server: ServerProcess,
+) -> None:
+    price = 4_999  # no other test of this module quotes it
+    async with connected(server.url) as watcher:
+        await watcher.login("carol")
+        for n in range(5):
+            client = await Client.connect(server.url)
+            await client.login("carol", cancel_on_disconnect=True)
+            await client.send_raw(
+                json.dumps(
+                    {
+                        "op": "place",
+                        "id": 100 + n,
+                        "symbol": "cpu-SPOT",
+                        "side": "sell",
+                        "qty": 1,
+                        "price": price,
+                    }
+                )
+            )
+            await client.close()  # without waiting for the ack
+        for _ in range(40):
+            orders = await watcher.request("orders")
+            if all(o["price"] != price for o in orders["orders"]):
+                break
+            await asyncio.sleep(0.05)
+
+    assert [o for o in orders["orders"] if o["price"] == price] == []

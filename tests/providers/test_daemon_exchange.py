@@ -8,9 +8,9 @@ import hmac
 from collections.abc import AsyncIterator
 
 import pytest
+from fake_exchange import FakeExchange
 
 from providers.daemon import Backoff, Node, NodeConfig, RequestRefused
-from tests.providers.fake_exchange import FakeExchange
 
 TIERS = {"exact": {"layers": 6, "cu_fraction": 1.0}}
 MILLI = 25_000  # 25 CU/s: 1,500 CU in a 60 s lease, 15 lots of 100 CU

@@ -10,10 +10,10 @@ import sys
 from collections.abc import AsyncIterator
 
 import pytest
+from fake_exchange import FakeExchange
 
 from providers.capacity import measure_capacity
 from providers.model import EncoderModel
-from tests.providers.fake_exchange import FakeExchange
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.exchange.server_harness import ROOT, ServerProcess, connected, write_config
+from server_harness import ROOT, ServerProcess, connected, write_config
 
 
 def asks(server: ServerProcess) -> list[list[int]]:
