@@ -313,7 +313,7 @@ def on_timer(
         # operator may have moved the window to pre_open or batch); a halted
         # window closes without trading.
         if inst.phase in ("pre_open", "batch"):
-            run_auction(engine, inst, "closing", events)
+            run_auction(engine, inst, "closing", events, at)
         if inst.phase != "closed":
             change_phase(engine, inst, "closed", None, at, events)
         window.stage = "gated"

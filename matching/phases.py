@@ -176,7 +176,7 @@ def change_phase(
     else:
         uncross = phase == "closed" and old == "closing"
     if uncross:
-        run_auction(engine, inst, _AUCTION_KIND[old], events)
+        run_auction(engine, inst, _AUCTION_KIND[old], events, at)
 
     inst.set_phase(phase)
     if phase == "batch":
@@ -204,10 +204,11 @@ def change_phase(
 
 
 def run_auction(
-    engine: Engine, inst: Instrument, kind: str, events: list[Event]
+    engine: Engine, inst: Instrument, kind: str, events: list[Event], at: int
 ) -> int | None:
     """Uncross ``inst``'s book at one price; return the price, or None.
 
+    ``at`` is the auction's time (ns): its spot trades' leases run from then.
     A batch auction that trades nothing publishes nothing; the others always
     publish their `AuctionCleared`.
     """
@@ -229,7 +230,7 @@ def run_auction(
     if price is not None:
         buys = book.take(BUY, clearing.volume)
         sells = book.take(SELL, clearing.volume)
-        _settle_auction(engine, inst, price, buys, sells, events)
+        _settle_auction(engine, inst, price, buys, sells, events, at)
         inst.last_price = price
 
     # IOC orders entered in a call phase last until the auction after them.
@@ -250,6 +251,7 @@ def _settle_auction(
     buys: tuple[list[Order], list[int]],
     sells: tuple[list[Order], list[int]],
     events: list[Event],
+    at: int,
 ) -> None:
     """Pair the taken buys and sells in priority order into trades at ``price``.
 
@@ -269,7 +271,8 @@ def _settle_auction(
     symbol = inst.symbol
     bps = inst.taker_bps
     window = inst.window
-    ends_at = engine.now + inst.lease_ns if window is None else 0
+    # The trades happen at the auction's time (a timer may fire late).
+    ends_at = at + inst.lease_ns if window is None else 0
     append = events.append
     trade_id = engine.trade_seq
     fees = 0
@@ -407,7 +410,7 @@ def fire(engine: Engine, timer: Timer, events: list[Event]) -> None:
         return
     if rank == BATCH:
         if inst.phase == "batch" and inst.next_batch == at:
-            run_auction(engine, inst, "batch", events)
+            run_auction(engine, inst, "batch", events, at)
             # Later slots up to now could trade nothing new: skip to the next.
             step = inst.batch_ms * MS
             inst.next_batch = at + step * ((engine.now - at) // step + 1)

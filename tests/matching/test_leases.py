@@ -14,6 +14,7 @@ from matching import (
     LeaseEnded,
     RecordUsage,
     ReleaseEscrow,
+    SetPhase,
     Tick,
     UsageRecorded,
 )
@@ -292,3 +293,23 @@ def test_usage_on_a_futures_lease_goes_with_the_lease_at_the_window_end() -> Non
 
     assert m.engine.usage == {}
     assert m.engine.leases == {}
+
+
+def test_a_batch_auctions_leases_run_from_its_slot_even_when_a_late_tick_fires_it() -> (
+    None
+):
+    m = Market()
+    m.open("p", capacity=50, roles=("provider",))
+    m.open("c", deposit=100_000, roles=("consumer",))
+    m.apply(SetPhase(CPU, "batch", 1_000))
+    slot = m.now + SECOND
+    m.sell("p", 1, 100)
+    m.buy("c", 1, 100)
+
+    m.tick(at=slot + 30 * SECOND)  # the auction of `slot` runs only now
+
+    assert m.engine.ledger.escrows[1].ends_at == slot + LEASE
+    assert m.tick(at=slot + LEASE) == [
+        LeaseEnded(1, CPU, "expired"),
+        EscrowReleased(1, CPU, "c", "p", 0, 0, 100),
+    ]
