@@ -85,6 +85,7 @@ class AccountFeed:
     __slots__ = (
         "_balances",
         "_changed",
+        "_instruments",
         "_ledger",
         "leases",
         "listening",
@@ -111,8 +112,9 @@ class AccountFeed:
             )
             for order_id, o in engine.orders.items()
         }
-        # Futures leases by (symbol, id): a spot lease's id is its trade's,
-        # so ids alone are unique only within one instrument.
+        self._instruments = engine.instruments
+        # Live leases by (symbol, id): a spot lease's id is its trade's, so
+        # ids alone are unique only within one instrument.
         self.leases: dict[tuple[str, int], LeaseCreated] = {
             (lease.symbol, lease_id): LeaseCreated(
                 lease_id,
@@ -126,6 +128,19 @@ class AccountFeed:
             )
             for lease_id, lease in engine.leases.items()
         }
+        for entry in ledger.escrows.values():
+            if entry.ends_at:  # a spot lease (see matching.leases)
+                lease_ns = engine.instruments[entry.symbol].lease_ns
+                self.leases[entry.symbol, entry.trade_id] = LeaseCreated(
+                    entry.trade_id,
+                    entry.symbol,
+                    names[entry.buyer],
+                    names[entry.seller],
+                    entry.lots,
+                    entry.amount // entry.lots,
+                    entry.ends_at - lease_ns,
+                    entry.ends_at,
+                )
         # The balances last published, and the accounts a command may have
         # changed (a dict, so that they are published in a stable order).
         self._balances: dict[str, tuple[int, int, int]] = {
@@ -167,9 +182,39 @@ class AccountFeed:
             out,
         )
 
+        if e.taker_side == "buy":
+            self._spot_lease(e, e.taker_account, e.maker_account, out)
+        else:
+            self._spot_lease(e, e.maker_account, e.taker_account, out)
+
     def auction_traded(self, e: AuctionTrade, out: list[Publication]) -> None:
         self._fill(e.buy_order_id, e.buyer, "buy", e.buy_leaves, "auction", e, out)
         self._fill(e.sell_order_id, e.seller, "sell", e.sell_leaves, "auction", e, out)
+        self._spot_lease(e, e.buyer, e.seller, out)
+
+    def _spot_lease(
+        self,
+        e: Trade | AuctionTrade,
+        buyer: str,
+        seller: str,
+        out: list[Publication],
+    ) -> None:
+        """A spot trade is a lease until the engine's lease time runs out."""
+        inst = self._instruments.get(e.symbol)
+        if inst is None or inst.window is not None:
+            return
+        lease = LeaseCreated(
+            e.trade_id,
+            e.symbol,
+            buyer,
+            seller,
+            e.qty,
+            e.price,
+            self.ts,
+            self.ts + inst.lease_ns,
+        )
+        self.leases[e.symbol, e.trade_id] = lease
+        self._lease(lease, "active", out)
 
     def _fill(
         self,
@@ -251,12 +296,37 @@ class AccountFeed:
 
     def lease_created(self, e: LeaseCreated, out: list[Publication]) -> None:
         self.leases[e.symbol, e.lease_id] = e
-        _lease(e, "active", self.ts, out)
+        self._lease(e, "active", out)
 
     def lease_ended(self, e: LeaseEnded, out: list[Publication]) -> None:
         lease = self.leases.pop((e.symbol, e.lease_id), None)
         if lease is not None:
-            _lease(lease, e.state, self.ts, out)
+            self._lease(lease, e.state, out)
+
+    def _lease(self, lease: LeaseCreated, status: str, out: list[Publication]) -> None:
+        """A lease message to its consumer and its provider, if they listen."""
+        wanted = [
+            account
+            for account in dict.fromkeys((lease.consumer, lease.provider))
+            if self.listening("leases", account)
+        ]
+        if not wanted:
+            return
+        message = LeaseMessage(
+            lease.lease_id,
+            lease.symbol,
+            status,
+            lease.consumer,
+            lease.provider,
+            lease.lots,
+            lease.price,
+            lease.start,
+            lease.end,
+            self.ts,
+        )
+        data = encode(message)
+        for account in wanted:
+            out.append(Publication("leases", None, account, data))
 
     # -- balances ---------------------------------------------------------------
 
@@ -313,22 +383,3 @@ class AccountFeed:
 
 def _everyone(channel: str, account: str) -> bool:
     return True
-
-
-def _lease(lease: LeaseCreated, status: str, ts: int, out: list[Publication]) -> None:
-    message = LeaseMessage(
-        lease.lease_id,
-        lease.symbol,
-        status,
-        lease.consumer,
-        lease.provider,
-        lease.lots,
-        lease.price,
-        lease.start,
-        lease.end,
-        ts,
-    )
-    data = encode(message)
-    out.append(Publication("leases", None, lease.consumer, data))
-    if lease.provider != lease.consumer:
-        out.append(Publication("leases", None, lease.provider, data))

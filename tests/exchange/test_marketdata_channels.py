@@ -113,6 +113,37 @@ def candle(
     }
 
 
+LEASE = 300 * SECOND
+"""The harness's spot lease: 300 s from the trade."""
+
+
+def spot_lease(
+    lease_id: int,
+    symbol: str,
+    consumer: str,
+    provider: str,
+    lots: int,
+    price: int,
+    start: int,
+    *,
+    status: str = "active",
+    ts: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "lease",
+        "lease_id": lease_id,
+        "symbol": symbol,
+        "status": status,
+        "consumer": consumer,
+        "provider": provider,
+        "lots": lots,
+        "price": price,
+        "start": start,
+        "end": start + LEASE,
+        "ts": start if ts is None else ts,
+    }
+
+
 def channels(m: FedMarket) -> list[str]:
     return [channel for channel, _, _ in m.messages()]
 
@@ -155,6 +186,8 @@ def test_a_taker_buy_sends_orders_fills_and_balance_with_exact_fees() -> None:
         ("fills", "bob", fill(sell.id, 1, GPU, "sell", 1000, 4, 0, "maker", ts)),
         ("orders", "alice", order(buy.id, GPU, "buy", "filled", 1010, 4, 0, ts)),
         ("fills", "alice", fill(buy.id, 1, GPU, "buy", 1000, 4, 10, "taker", ts)),
+        ("leases", "alice", spot_lease(1, GPU, "alice", "bob", 4, 1000, ts)),
+        ("leases", "bob", spot_lease(1, GPU, "alice", "bob", 4, 1000, ts)),
         (
             book,
             None,
@@ -188,6 +221,7 @@ def test_private_messages_are_built_only_for_accounts_someone_listens_to() -> No
         ("orders", "alice", order(buy.id, GPU, "buy", "new", 1010, 0, 4, ts)),
         ("orders", "alice", order(buy.id, GPU, "buy", "filled", 1010, 4, 0, ts)),
         ("fills", "alice", fill(buy.id, 1, GPU, "buy", 1000, 4, 10, "taker", ts)),
+        ("leases", "alice", spot_lease(1, GPU, "alice", "bob", 4, 1000, ts)),
         ("balance", "alice", balance(995_990, 0, 4000, ts)),
     ]
     # bob's order is still tracked, though nothing was sent for it.
@@ -252,7 +286,13 @@ def test_amends_cancels_and_escrow_releases_reach_their_accounts() -> None:
     )
     assert [c for c, _, _ in amended + cancelled] == ["orders", "book." + GPU] * 2
     # bob was the maker: his fee is 10 bps of the 3000 paid out, 3 µcr.
+    traded_at = ts - 3 * STEP
+    ended = spot_lease(
+        1, GPU, "alice", "bob", 4, 1000, traded_at, status="used_up", ts=ts
+    )
     assert released == [
+        ("leases", "alice", ended),
+        ("leases", "bob", ended),
         ("balance", "alice", balance(1_000_000 - 4010 + 1000, 0, 0, ts)),
         ("balance", "bob", balance(2997, 0, 0, ts)),
     ]
@@ -446,6 +486,8 @@ def test_a_call_phase_publishes_indicative_prices_then_the_opening_auction() -> 
         "fills",
         "orders",
         "fills",
+        "leases",
+        "leases",
         "phases",
         "book." + CPU,
         "candles." + CPU,
@@ -460,8 +502,9 @@ def test_a_call_phase_publishes_indicative_prices_then_the_opening_auction() -> 
     assert messages[3] == fill(buy.id, 1, CPU, "buy", 101, 3, 0, "auction", ts)
     assert messages[4] == order(sell.id, CPU, "sell", "filled", 99, 3, 0, ts)
     assert messages[5] == fill(sell.id, 1, CPU, "sell", 101, 3, 0, "auction", ts)
-    assert (messages[7]["bids"], messages[7]["asks"]) == ([[101, 2]], [[99, 0]])
-    assert messages[10] == balance(1_000_000 - 505, 202, 303, ts)
+    assert messages[6] == spot_lease(1, CPU, "alice", "bob", 3, 101, ts)
+    assert (messages[9]["bids"], messages[9]["asks"]) == ([[101, 2]], [[99, 0]])
+    assert messages[12] == balance(1_000_000 - 505, 202, 303, ts)
 
 
 def test_a_scheduled_phase_change_is_announced_on_the_phases_channel() -> None:
@@ -667,4 +710,7 @@ def test_order_tracking_shrinks_back_when_the_orders_end() -> None:
 
     assert m.engine.orders == {}
     assert m.md.accounts.orders == {}
+    # Spot leases live until they end; then nothing of them is kept either.
+    m.tick(at=m.engine.now + LEASE)
+    assert m.engine.ledger.escrows == {}
     assert m.md.accounts.leases == {}
