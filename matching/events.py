@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import msgspec
 
-from matching.commands import Role
+from matching.codes import CODES, Code
+from matching.commands import Command, Role
 
 __all__ = [
     "AccountOpened",
@@ -42,6 +43,7 @@ __all__ = [
     "Trade",
     "UsageRecorded",
     "Withdrawn",
+    "command_rejected",
 ]
 
 
@@ -365,3 +367,9 @@ Event = (
     | UsageRecorded
     | DeliveryEnded
 )
+
+
+def command_rejected(cmd: Command, code: Code) -> CommandRejected:
+    """The rejection of a command that is not an order's, with ``code``."""
+    op = type(cmd).__struct_config__.tag
+    return CommandRejected(str(op), code.value, CODES[code])

@@ -41,11 +41,10 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from matching.codes import CODES, Code
+from matching.codes import Code
 from matching.commands import ListFuture
 from matching.config import HOUR, MAX_TIME, ResourceClass, future_instrument
 from matching.events import (
-    CommandRejected,
     DeliveryEnded,
     DeliveryStarted,
     Event,
@@ -53,6 +52,7 @@ from matching.events import (
     LeaseCreated,
     LeaseEnded,
     SettlementFixed,
+    command_rejected,
 )
 from matching.ledger import Escrow
 from matching.phases import (
@@ -193,7 +193,7 @@ def list_future(engine: Engine, cmd: ListFuture, events: list[Event]) -> None:
         else None
     )
     if rc is None or rc.futures is None:
-        events.append(_rejected(cmd, Code.UNKNOWN_CLASS))
+        events.append(command_rejected(cmd, Code.UNKNOWN_CLASS))
         return
     start, hours = cmd.start, cmd.hours
     if (
@@ -204,10 +204,10 @@ def list_future(engine: Engine, cmd: ListFuture, events: list[Event]) -> None:
         or start - rc.futures.gate_seconds * SECOND <= engine.now
         or start + hours * HOUR > 2**63 - 1
     ):
-        events.append(_rejected(cmd, Code.INVALID_WINDOW))
+        events.append(command_rejected(cmd, Code.INVALID_WINDOW))
         return
     if future_instrument(rc, start, hours).symbol in engine.instruments:
-        events.append(_rejected(cmd, Code.INSTRUMENT_EXISTS))
+        events.append(command_rejected(cmd, Code.INSTRUMENT_EXISTS))
         return
     list_window(engine, rc, start, hours, events)
 
@@ -453,7 +453,3 @@ def _pay(engine: Engine, inst: Instrument, entry: Escrow, events: list[Event]) -
     assert window is not None
     events.append(pay_escrow(engine, entry, entry.amount))
     window.unbought(entry.buyer, entry.lots)
-
-
-def _rejected(cmd: ListFuture, code: Code) -> CommandRejected:
-    return CommandRejected("list_future", code.value, CODES[code])

@@ -31,14 +31,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, get_args
 
-from matching.codes import CODES, Code
+from matching.codes import Code
 from matching.commands import EndLease, LeaseEnd, RecordUsage
 from matching.events import (
-    CommandRejected,
     EscrowReleased,
     Event,
     LeaseEnded,
     UsageRecorded,
+    command_rejected,
 )
 from matching.ledger import Escrow
 
@@ -69,16 +69,16 @@ def record_usage(engine: Engine, cmd: RecordUsage, events: list[Event]) -> None:
     symbol, lease_id, flops = cmd.symbol, cmd.lease_id, cmd.flops
     lots = _lots(engine, symbol, lease_id)
     if lots is None:
-        events.append(_rejected(cmd, Code.UNKNOWN_LEASE))
+        events.append(command_rejected(cmd, Code.UNKNOWN_LEASE))
         return
     if type(flops) is not int or not 1 <= flops <= MAX_FLOPS:
-        events.append(_rejected(cmd, Code.INVALID_AMOUNT))
+        events.append(command_rejected(cmd, Code.INVALID_AMOUNT))
         return
     capacity = flops_capacity(lots, engine.instruments[symbol].spec.lot_cu)
     key = (symbol, lease_id)
     used = engine.usage.get(key, 0) + flops
     if used > capacity:
-        events.append(_rejected(cmd, Code.LEASE_EXHAUSTED))
+        events.append(command_rejected(cmd, Code.LEASE_EXHAUSTED))
         return
     engine.usage[key] = used
     events.append(UsageRecorded(symbol, lease_id, flops, used, capacity))
@@ -89,13 +89,13 @@ def record_usage(engine: Engine, cmd: RecordUsage, events: list[Event]) -> None:
 
 def end_lease(engine: Engine, cmd: EndLease, events: list[Event]) -> None:
     if _lots(engine, cmd.symbol, cmd.lease_id) is None:
-        events.append(_rejected(cmd, Code.UNKNOWN_LEASE))
+        events.append(command_rejected(cmd, Code.UNKNOWN_LEASE))
         return
     if cmd.state not in _ENDS:
-        events.append(_rejected(cmd, Code.INVALID_LEASE_END))
+        events.append(command_rejected(cmd, Code.INVALID_LEASE_END))
         return
     if engine.instruments[cmd.symbol].window is not None:
-        events.append(_rejected(cmd, Code.LEASE_FIRM))
+        events.append(command_rejected(cmd, Code.LEASE_FIRM))
         return
     settle_spot(engine, engine.ledger.escrows[cmd.lease_id], cmd.state, events)
 
@@ -165,8 +165,3 @@ def _lots(engine: Engine, symbol: object, lease_id: object) -> int | None:
     if lease is None or lease.symbol != symbol:
         return None
     return lease.lots
-
-
-def _rejected(cmd: RecordUsage | EndLease, code: Code) -> CommandRejected:
-    op = type(cmd).__struct_config__.tag
-    return CommandRejected(str(op), code.value, CODES[code])

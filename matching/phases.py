@@ -39,18 +39,18 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Final, get_args
 
-from matching.auction import clearing_price
-from matching.codes import CODES, CancelReason, Code
+from matching.auction import Clearing, clearing_price
+from matching.codes import CancelReason, Code
 from matching.commands import Phase, SchedulePhase, SetPhase
 from matching.config import MAX_BATCH_MS, MAX_TIME
 from matching.events import (
     AuctionCleared,
     AuctionTrade,
-    CommandRejected,
     Event,
     IndicativePrice,
     PhaseChanged,
     PhaseScheduled,
+    command_rejected,
 )
 from matching.ledger import Escrow
 from matching.order import BUY, NO_ASK, NO_BID, SELL, Order
@@ -106,13 +106,13 @@ Timer = tuple[int, int, int, str, str | None, int | None]
 def set_phase(engine: Engine, cmd: SetPhase, events: list[Event]) -> None:
     inst = engine.instruments.get(cmd.symbol) if type(cmd.symbol) is str else None
     if inst is None:
-        events.append(_rejected(cmd, Code.UNKNOWN_SYMBOL))
+        events.append(command_rejected(cmd, Code.UNKNOWN_SYMBOL))
         return
     code = _check_change(inst, cmd.phase, cmd.interval_ms)
     if code is None and cmd.phase == inst.phase:
         code = Code.INVALID_PHASE
     if code is not None:
-        events.append(_rejected(cmd, code))
+        events.append(command_rejected(cmd, code))
         return
     change_phase(engine, inst, cmd.phase, cmd.interval_ms, engine.now, events)
 
@@ -120,7 +120,7 @@ def set_phase(engine: Engine, cmd: SetPhase, events: list[Event]) -> None:
 def schedule_phase(engine: Engine, cmd: SchedulePhase, events: list[Event]) -> None:
     inst = engine.instruments.get(cmd.symbol) if type(cmd.symbol) is str else None
     if inst is None:
-        events.append(_rejected(cmd, Code.UNKNOWN_SYMBOL))
+        events.append(command_rejected(cmd, Code.UNKNOWN_SYMBOL))
         return
     code = _check_change(inst, cmd.phase, cmd.interval_ms)
     at = cmd.at
@@ -131,7 +131,7 @@ def schedule_phase(engine: Engine, cmd: SchedulePhase, events: list[Event]) -> N
     ):
         code = Code.INVALID_SCHEDULE
     if code is not None:
-        events.append(_rejected(cmd, code))
+        events.append(command_rejected(cmd, code))
         return
     schedule(engine, at, SCHEDULED, inst.symbol, cmd.phase, cmd.interval_ms)
     events.append(PhaseScheduled(inst.symbol, cmd.phase, at, cmd.interval_ms))
@@ -213,7 +213,7 @@ def run_auction(
     publish their `AuctionCleared`.
     """
     book = inst.book
-    clearing = clearing_price(*book.crossing_levels(), reference=inst.last_price)
+    clearing = _clearing(inst)
     price = clearing.price
     if price is not None or kind != "batch":
         events.append(
@@ -351,8 +351,7 @@ def publish_indicatives(engine: Engine, events: list[Event]) -> None:
         inst = engine.instruments.get(symbol)
         if inst is None or not inst.call:
             continue
-        book = inst.book
-        clearing = clearing_price(*book.crossing_levels(), reference=inst.last_price)
+        clearing = _clearing(inst)
         shown = (
             clearing.price,
             clearing.volume,
@@ -364,6 +363,11 @@ def publish_indicatives(engine: Engine, events: list[Event]) -> None:
             inst.indicative = shown
             events.append(IndicativePrice(symbol, *shown))
     engine._dirty.clear()
+
+
+def _clearing(inst: Instrument) -> Clearing:
+    """What an auction of ``inst``'s book would give now (crossed levels only)."""
+    return clearing_price(*inst.book.crossing_levels(), reference=inst.last_price)
 
 
 def _best_bid(inst: Instrument) -> int | None:
@@ -424,8 +428,3 @@ def fire(engine: Engine, timer: Timer, events: list[Event]) -> None:
             change_phase(engine, inst, phase, interval_ms, at, events)
     else:
         futures.on_timer(engine, inst, rank, at, events)
-
-
-def _rejected(cmd: SetPhase | SchedulePhase, code: Code) -> CommandRejected:
-    op = type(cmd).__struct_config__.tag
-    return CommandRejected(str(op), code.value, CODES[code])
