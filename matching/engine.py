@@ -93,7 +93,7 @@ from matching.order import (
     Order,
     unit_hold,
 )
-from matching.phases import BATCH, CALL_PHASES, LEASE_EXPIRY, LISTING, OPEN_PHASES
+from matching.phases import CALL_PHASES, LEASE_EXPIRY, LISTING, OPEN_PHASES
 from matching.state import EngineState
 
 __all__ = ["Engine", "Instrument"]
@@ -249,9 +249,7 @@ class Engine:
             inst = Instrument(spec, book_factory(), phase, self.ledger)
             self.instruments[spec.symbol] = inst
             if phase == "batch":
-                inst.batch_ms = self.classes[spec.resource_class].batch_interval_ms
-                inst.next_batch = inst.batch_ms * phases.MS
-                phases.schedule(self, inst.next_batch, BATCH, spec.symbol, None, None)
+                phases.start_batches(self, inst, None, 0)
         if any(c.futures and c.futures.list_ahead_hours for c in config.classes):
             phases.schedule(self, 0, LISTING, "", None, None)
         self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {

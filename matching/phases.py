@@ -69,6 +69,7 @@ __all__ = [
     "schedule",
     "schedule_phase",
     "set_phase",
+    "start_batches",
 ]
 
 PHASES: Final = get_args(Phase)
@@ -180,12 +181,7 @@ def change_phase(
 
     inst.set_phase(phase)
     if phase == "batch":
-        interval = (
-            interval_ms or engine.classes[inst.spec.resource_class].batch_interval_ms
-        )
-        inst.batch_ms = interval
-        inst.next_batch = at + interval * MS
-        schedule(engine, inst.next_batch, BATCH, inst.symbol, None, None)
+        start_batches(engine, inst, interval_ms, at)
     else:
         inst.batch_ms = 0
         inst.next_batch = 0
@@ -198,6 +194,17 @@ def change_phase(
     inst.indicative = None
     if inst.call:
         engine._dirty[inst.symbol] = None
+
+
+def start_batches(
+    engine: Engine, inst: Instrument, interval_ms: int | None, at: int
+) -> None:
+    """Run ``inst``'s batch auctions every ``interval_ms`` (the class's
+    ``batch_interval_ms`` if None) from time ``at``."""
+    interval = interval_ms or engine.classes[inst.spec.resource_class].batch_interval_ms
+    inst.batch_ms = interval
+    inst.next_batch = at + interval * MS
+    schedule(engine, inst.next_batch, BATCH, inst.symbol, None, None)
 
 
 # -- auctions ---------------------------------------------------------------------
