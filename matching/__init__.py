@@ -15,11 +15,13 @@ from matching.codes import CODES, CancelReason, Code
 from matching.commands import (
     AmendOrder,
     CancelOrder,
+    CloseJob,
     Command,
     Deposit,
     EndLease,
     ListFuture,
     OpenAccount,
+    OpenJob,
     PlaceOrder,
     RecordUsage,
     ReleaseEscrow,
@@ -57,6 +59,8 @@ from matching.events import (
     Event,
     FutureListed,
     IndicativePrice,
+    JobClosed,
+    JobOpened,
     LeaseCreated,
     LeaseEnded,
     OrderAccepted,
@@ -72,6 +76,7 @@ from matching.events import (
     Withdrawn,
 )
 from matching.futures import Lease
+from matching.jobs import Job
 from matching.ledger import Escrow, Ledger, Release
 from matching.state import EngineState
 
@@ -91,6 +96,7 @@ __all__ = [
     "CancelOrder",
     "CancelReason",
     "CapacitySet",
+    "CloseJob",
     "Code",
     "Command",
     "CommandRejected",
@@ -112,6 +118,9 @@ __all__ = [
     "Instrument",
     "InstrumentSpec",
     "InvariantViolation",
+    "Job",
+    "JobClosed",
+    "JobOpened",
     "Lease",
     "LeaseCreated",
     "LeaseEnded",
@@ -119,6 +128,7 @@ __all__ = [
     "ListFuture",
     "MarketConfig",
     "OpenAccount",
+    "OpenJob",
     "OrderAccepted",
     "OrderAmended",
     "OrderCancelled",

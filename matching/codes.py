@@ -47,6 +47,8 @@ class Code(StrEnum):
     LEASE_EXHAUSTED = "LEASE_EXHAUSTED"
     LEASE_FIRM = "LEASE_FIRM"
     INVALID_LEASE_END = "INVALID_LEASE_END"
+    UNKNOWN_JOB = "UNKNOWN_JOB"
+    INVALID_JOB = "INVALID_JOB"
 
 
 class CancelReason(StrEnum):
@@ -114,4 +116,7 @@ CODES: Final[dict[Code, str]] = {
     Code.LEASE_EXHAUSTED: "the usage would pass what the lease's lots cover",
     Code.LEASE_FIRM: "a future's lease lasts its window and cannot be ended early",
     Code.INVALID_LEASE_END: "a lease ends used_up, failed or cancelled",
+    Code.UNKNOWN_JOB: "no open job has this id",
+    Code.INVALID_JOB: "a job has 1 to 100,000 inputs, a tier, a budget of 1 FLOP "
+    "or more, and ends done, failed or cancelled",
 }

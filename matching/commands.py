@@ -18,11 +18,13 @@ import msgspec
 __all__ = [
     "AmendOrder",
     "CancelOrder",
+    "CloseJob",
     "Command",
     "Deposit",
     "EndLease",
     "ListFuture",
     "OpenAccount",
+    "OpenJob",
     "PlaceOrder",
     "RecordUsage",
     "ReleaseEscrow",
@@ -39,6 +41,7 @@ TimeInForce = Literal["GTC", "IOC", "FOK", "GTD"]
 SelfTradePrevention = Literal["cancel_taker", "cancel_maker", "cancel_both"]
 Role = Literal["consumer", "provider", "operator"]
 LeaseEnd = Literal["used_up", "failed", "cancelled"]
+JobEnd = Literal["done", "failed", "cancelled"]
 Phase = Literal["pre_open", "continuous", "batch", "closing", "halted", "closed"]
 
 
@@ -238,6 +241,36 @@ class ListFuture(_Command, tag="list_future", frozen=True):
     hours: int = 1
 
 
+class OpenJob(_Command, tag="open_job", frozen=True):
+    """Record a consumer's new job; the engine numbers it (see `matching.jobs`).
+
+    Attributes:
+        account: the consumer.
+        symbol: the instrument whose leases run it.
+        tier: its quality tier, as the exchange checked it.
+        inputs: how many inputs it has, 1 to `matching.jobs.MAX_INPUTS`.
+        budget_flops: the most FLOPs it may use, 1 or more.
+        full_flops: its inputs' cost at full depth, FLOPs.
+    """
+
+    account: str
+    symbol: str
+    tier: str
+    inputs: int
+    budget_flops: int
+    full_flops: int
+
+
+class CloseJob(_Command, tag="close_job", frozen=True):
+    """Record how an open job ended: ``done``, ``failed`` or ``cancelled``,
+    with the FLOPs it used and a short reason (empty when done)."""
+
+    job_id: int
+    status: JobEnd
+    flops: int
+    reason: str = ""
+
+
 class Tick(_Command, tag="tick", frozen=True):
     """Advance the engine's clock to the command's timestamp and fire timers."""
 
@@ -256,5 +289,7 @@ Command = (
     | SetPhase
     | SchedulePhase
     | ListFuture
+    | OpenJob
+    | CloseJob
     | Tick
 )

@@ -23,7 +23,7 @@ from typing import Any, Final, get_args
 
 import msgspec
 
-from matching import admin, futures, leases, phases, state
+from matching import admin, futures, jobs, leases, phases, state
 from matching.admin import is_count
 from matching.book import (
     FILL,
@@ -37,11 +37,13 @@ from matching.codes import CODES, CancelReason, Code
 from matching.commands import (
     AmendOrder,
     CancelOrder,
+    CloseJob,
     Command,
     Deposit,
     EndLease,
     ListFuture,
     OpenAccount,
+    OpenJob,
     OrderType,
     PlaceOrder,
     RecordUsage,
@@ -73,6 +75,7 @@ from matching.events import (
     Trade,
 )
 from matching.futures import Lease, Window
+from matching.jobs import Job
 from matching.ledger import Ledger
 from matching.order import (
     BUY,
@@ -214,6 +217,8 @@ class Engine:
         leases: the futures leases being delivered, by id.
         lease_seq: the id of the last futures lease (they count from 1).
         usage: FLOPs recorded on each live lease, by (symbol, lease id).
+        jobs: the open jobs, by id (see `matching.jobs`).
+        job_seq: the id of the last job (they count from 1).
     """
 
     def __init__(self, config: MarketConfig, book_factory: BookFactory = Book) -> None:
@@ -235,6 +240,8 @@ class Engine:
         self.leases: dict[int, Lease] = {}
         self.lease_seq = 0
         self.usage: dict[tuple[str, int], int] = {}
+        self.jobs: dict[int, Job] = {}
+        self.job_seq = 0
         self._expiries: list[tuple[int, int]] = []
         self._next_expiry = _NEVER
         self._timers: list[phases.Timer] = []
@@ -266,6 +273,8 @@ class Engine:
             ReleaseEscrow: partial(admin.release_escrow, self),
             RecordUsage: partial(leases.record_usage, self),
             EndLease: partial(leases.end_lease, self),
+            OpenJob: partial(jobs.open_job, self),
+            CloseJob: partial(jobs.close_job, self),
             Tick: _ignore,
         }
 

@@ -30,6 +30,8 @@ __all__ = [
     "Event",
     "FutureListed",
     "IndicativePrice",
+    "JobClosed",
+    "JobOpened",
     "LeaseCreated",
     "LeaseEnded",
     "OrderAccepted",
@@ -341,6 +343,33 @@ class DeliveryEnded(_Event, tag="delivery_ended", frozen=True):
     symbol: str
 
 
+class JobOpened(_Event, tag="job_opened", frozen=True):
+    """A consumer's job was recorded under ``job_id`` (see `matching.jobs`)."""
+
+    job_id: int
+    account: str
+    symbol: str
+    tier: str
+    inputs: int
+    budget_flops: int
+    full_flops: int
+
+
+class JobClosed(_Event, tag="job_closed", frozen=True):
+    """A job ended ``done``, ``failed`` or ``cancelled`` having used ``flops``;
+    ``full_flops − flops`` is what adaptive compute saved."""
+
+    job_id: int
+    account: str
+    symbol: str
+    status: str
+    inputs: int
+    budget_flops: int
+    full_flops: int
+    flops: int
+    reason: str
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -366,6 +395,8 @@ Event = (
     | LeaseEnded
     | UsageRecorded
     | DeliveryEnded
+    | JobOpened
+    | JobClosed
 )
 
 

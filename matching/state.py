@@ -19,6 +19,7 @@ from matching.commands import Role
 from matching.config import HOUR, future_instrument
 from matching.errors import ConfigError, InvariantViolation
 from matching.futures import Lease, Window, relink_overlaps
+from matching.jobs import Job
 from matching.ledger import Escrow
 from matching.order import BUY, GTD, IOC, SELL, Order
 from matching.phases import Timer
@@ -85,6 +86,8 @@ class EngineState(msgspec.Struct):
     timers: list[Timer]
     timer_serial: int
     usage: list[tuple[str, int, int]]
+    jobs: list[Job] = []
+    job_seq: int = 0
 
 
 def snapshot(engine: Engine) -> EngineState:
@@ -133,6 +136,8 @@ def snapshot(engine: Engine) -> EngineState:
         timers=sorted(engine._timers),
         timer_serial=engine._timer_serial,
         usage=sorted((s, i, n) for (s, i), n in engine.usage.items()),
+        jobs=[engine.jobs[k] for k in sorted(engine.jobs)],
+        job_seq=engine.job_seq,
     )
 
 
@@ -198,6 +203,8 @@ def restore(
     engine._timers = list(state.timers)
     engine._timer_serial = state.timer_serial
     engine.usage = {(s, i): n for s, i, n in state.usage}
+    engine.jobs = {job.job_id: job for job in state.jobs}
+    engine.job_seq = state.job_seq
     engine._next_timer = min((t[0] for t in state.timers), default=1 << 63)
     for inst_state in state.instruments:
         inst = _instrument(engine, inst_state)
