@@ -23,6 +23,7 @@ import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from exchange import dashboard
 from exchange.gateway import order_info
 from exchange.openapi import OPENAPI
 from exchange.protocol import WIRE_CODES, WireCode
@@ -54,6 +55,7 @@ def add_routes(app: web.Application, exchange: Exchange) -> None:
     app.router.add_get("/api/v1/nodes", api.nodes)
     app.router.add_get("/api/v1/account", api.account)
     app.router.add_get("/api/v1/orders", api.orders)
+    dashboard.add_routes(app)
 
 
 def _response(body: Any, status: int = 200) -> web.Response:
