@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import WSMsgType, web
 
+from exchange.gateway_jobs import JobRequests
 from exchange.nodes import Node
 from exchange.protocol import (
     MAX_FRAME,
+    MAX_NODE_FRAME,
     REQUESTS,
     WIRE_CODES,
     Ack,
@@ -107,6 +109,7 @@ class Gateway:
             SchedulePhaseRequest: self._operator,
             ListFutureRequest: self._operator,
             RegisterNode: self._register_node,
+            **JobRequests(self).handlers(),
         }
 
     # -- the connection ---------------------------------------------------------
@@ -115,7 +118,7 @@ class Gateway:
         server = self.settings.server
         ws = web.WebSocketResponse(
             heartbeat=server.heartbeat_seconds * 2,
-            max_msg_size=1 << 20,
+            max_msg_size=MAX_NODE_FRAME,
             # Compressing each message for each subscriber costs more CPU than
             # loopback and LAN bandwidth save.
             compress=False,
@@ -149,6 +152,7 @@ class Gateway:
         session.stop()
         self.exchange.metrics.connections.dec()
         log.info("connection of %s closed", session.account or "a visitor")
+        self.exchange.dispatcher.node_lost(session)
         changed = self.exchange.nodes.drop_session(session)
         if changed:
             log.info("nodes of %s left; capacity registered again", session.account)
@@ -170,7 +174,7 @@ class Gateway:
 
     def on_frame(self, session: Session, data: str) -> None:
         """Check and dispatch one text frame."""
-        if _frame_bytes(data) > MAX_FRAME:
+        if _frame_bytes(data) > (MAX_NODE_FRAME if session.node else MAX_FRAME):
             self._error(session, None, WireCode.FRAME_TOO_LARGE)
             return
         try:
@@ -426,6 +430,7 @@ class Gateway:
         if req.resource_class not in self.exchange.engine.classes:
             self._engine_error(session, req.id, Code.UNKNOWN_CLASS)
             return
+        session.node = True
         self.exchange.nodes.register(
             Node(
                 account,

@@ -13,6 +13,13 @@ Lots are rounded down. When a node's connection closes, its capacity leaves
 with it; a future listed later gets the capacity of the nodes connected then.
 Lowering capacity below what is already sold is allowed: no new sell is
 accepted until enough is delivered (see the README, Money).
+
+Each node's record (`NodeStats`: shards delivered and failed, FLOPs delivered
+and the time they took) outlives its connection, so that a node that
+reconnects keeps its reputation, and is published with it: ``reputation_bps``
+is the share of its shards delivered, in basis points (10,000 before its
+first shard), and ``delivered_cu_per_second`` what it delivered against the
+``cu_per_second`` it registered. ``busy`` is how many shards it runs now.
 """
 
 from __future__ import annotations
@@ -21,10 +28,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from exchange.sessions import Session
 from matching import Command, Engine, SetCapacity
 from matching.config import MAX_QTY
 
-__all__ = ["Node", "Nodes"]
+__all__ = ["Node", "NodeStats", "Nodes"]
 
 SECOND = 1_000_000_000
 
@@ -39,9 +47,9 @@ class Node:
     cu_per_second_milli: int
     model: str
     tiers: dict[str, dict[str, Any]]
-    session: object = field(repr=False)
+    session: Session = field(repr=False)
 
-    def public(self) -> dict[str, Any]:
+    def public(self, stats: NodeStats, busy: int) -> dict[str, Any]:
         """What the REST API shows of the node."""
         return {
             "account": self.account,
@@ -50,6 +58,30 @@ class Node:
             "cu_per_second": self.cu_per_second_milli / 1000,
             "model": self.model,
             "tiers": self.tiers,
+            "busy": busy,
+            "reputation": stats.public(),
+        }
+
+
+@dataclass(slots=True)
+class NodeStats:
+    """What a node delivered since the exchange started."""
+
+    done: int = 0
+    failed: int = 0
+    flops: int = 0
+    wall_ns: int = 0
+
+    def public(self) -> dict[str, Any]:
+        shards = self.done + self.failed
+        return {
+            "shards_done": self.done,
+            "shards_failed": self.failed,
+            "flops_delivered": self.flops,
+            "reputation_bps": 10_000 if not shards else self.done * 10_000 // shards,
+            "delivered_cu_per_second": (
+                None if not self.wall_ns else round(self.flops / self.wall_ns, 3)
+            ),
         }
 
 
@@ -58,9 +90,37 @@ class Nodes:
 
     def __init__(self) -> None:
         self._nodes: dict[tuple[str, str], Node] = {}
+        self._stats: dict[tuple[str, str], NodeStats] = {}
+        self._busy: dict[tuple[str, str], int] = {}
 
     def register(self, node: Node) -> None:
         self._nodes[node.account, node.node_id] = node
+
+    def get(self, key: tuple[str, str]) -> Node | None:
+        return self._nodes.get(key)
+
+    def of(self, account: str, resource_class: str) -> list[Node]:
+        """The connected nodes of ``account`` serving ``resource_class``."""
+        return [
+            node
+            for node in self._nodes.values()
+            if node.account == account and node.resource_class == resource_class
+        ]
+
+    def stats(self, key: tuple[str, str]) -> NodeStats:
+        """The record of node ``key`` (account, node id), kept across
+        reconnections."""
+        found = self._stats.get(key)
+        if found is None:
+            found = self._stats[key] = NodeStats()
+        return found
+
+    def busy(self, node: Node) -> int:
+        """How many shards ``node`` runs now."""
+        return self._busy.get((node.account, node.node_id), 0)
+
+    def busy_add(self, key: tuple[str, str], delta: int) -> None:
+        self._busy[key] = max(0, self._busy.get(key, 0) + delta)
 
     def drop_session(self, session: object) -> set[tuple[str, str]]:
         """Forget the nodes of a closed connection; the (account, class) pairs
@@ -77,7 +137,10 @@ class Nodes:
         return {(n.account, n.resource_class) for n in self._nodes.values()}
 
     def listing(self) -> list[dict[str, Any]]:
-        return [self._nodes[key].public() for key in sorted(self._nodes)]
+        return [
+            self._nodes[key].public(self.stats(key), self._busy.get(key, 0))
+            for key in sorted(self._nodes)
+        ]
 
     def capacity_commands(
         self, engine: Engine, pairs: Iterable[tuple[str, str]]

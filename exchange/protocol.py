@@ -21,10 +21,21 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from exchange.protocol_base import (
+    Int64,
+    Label,
+    Name,
+    OrderId,
+    Symbol,
+    _Message,
+    _Request,
+)
+from exchange.protocol_jobs import JOB_REQUESTS
 from matching.commands import Phase, SelfTradePrevention, TimeInForce
 
 __all__ = [
     "MAX_FRAME",
+    "MAX_NODE_FRAME",
     "REQUESTS",
     "WIRE_CODES",
     "Ack",
@@ -38,6 +49,9 @@ __all__ = [
 
 MAX_FRAME: Final = 64 * 1024
 """The largest request frame, in bytes."""
+
+MAX_NODE_FRAME: Final = 4 * 1024 * 1024
+"""The largest frame from a connection that registered a node (its results)."""
 
 
 class WireCode(StrEnum):
@@ -73,18 +87,9 @@ WIRE_CODES: Final[dict[WireCode, str]] = {
     WireCode.INTERNAL_ERROR: "the server failed; the request may not have been applied",
 }
 
-Id = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-Symbol = Annotated[str, msgspec.Meta(max_length=64)]
-OrderId = str | Int64
-Label = Annotated[str, msgspec.Meta(max_length=64)]
 Channels = Annotated[
     list[Annotated[str, msgspec.Meta(max_length=80)]], msgspec.Meta(max_length=64)
 ]
-
-
-class _Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="op"):
-    id: Id
 
 
 class Login(_Request, tag="login", frozen=True):
@@ -184,9 +189,6 @@ class ListFutureRequest(_Request, tag="list_future", frozen=True):
     hours: Int64 = 1
 
 
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-
-
 class RegisterNode(_Request, tag="register_node", frozen=True):
     """Providers only: a node of the account serves ``resource_class`` and can
     deliver ``cu_per_second_milli`` thousandths of a CU per second.
@@ -205,7 +207,7 @@ class RegisterNode(_Request, tag="register_node", frozen=True):
     model: Annotated[str, msgspec.Meta(max_length=128)] = ""
     tiers: Annotated[
         dict[Name, dict[Name, float | int]], msgspec.Meta(max_length=16)
-    ] = {}
+    ] = msgspec.field(default_factory=dict)
 
 
 Request = (
@@ -225,24 +227,26 @@ Request = (
     | RegisterNode
 )
 
+_REQUEST_TYPES: Final[tuple[type[Any], ...]] = (
+    Login,
+    Subscribe,
+    Unsubscribe,
+    Place,
+    Cancel,
+    CancelAll,
+    Amend,
+    Balance,
+    Orders,
+    Ping,
+    SetPhaseRequest,
+    SchedulePhaseRequest,
+    ListFutureRequest,
+    RegisterNode,
+    *JOB_REQUESTS,
+)
+
 REQUESTS: Final[dict[str, type[Any]]] = {
-    str(cls.__struct_config__.tag): cls
-    for cls in (
-        Login,
-        Subscribe,
-        Unsubscribe,
-        Place,
-        Cancel,
-        CancelAll,
-        Amend,
-        Balance,
-        Orders,
-        Ping,
-        SetPhaseRequest,
-        SchedulePhaseRequest,
-        ListFutureRequest,
-        RegisterNode,
-    )
+    str(cls.__struct_config__.tag): cls for cls in _REQUEST_TYPES
 }
 """Every request struct by its ``op``."""
 
@@ -280,10 +284,6 @@ def decode_request(op: str, frame: bytes | str) -> Any:
 # -- server messages --------------------------------------------------------------
 
 
-class _Message(msgspec.Struct, frozen=True, tag_field="type"):
-    pass
-
-
 class Hello(_Message, tag="hello", frozen=True):
     """Sent on connect: sign ``nonce`` to log in. ``server_time`` is ns."""
 
@@ -300,6 +300,7 @@ class Ack(_Message, tag="ack", frozen=True, omit_defaults=True):
     account: str | None = None
     cancelled: int | None = None
     capacity: dict[str, int] | None = None
+    job_id: str | None = None
 
 
 class ErrorMessage(_Message, tag="error", frozen=True):

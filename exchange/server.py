@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from exchange.dispatch import Dispatcher
 from exchange.gateway import Gateway
 from exchange.nodes import Nodes
 from exchange.protocol import Heartbeat, encode
@@ -135,6 +136,7 @@ class Exchange:
         # Read when /metrics is scraped, not set on every request.
         sequencer = self.sequencer
         self.metrics.backlog.set_function(lambda: sequencer.backlog)
+        self.dispatcher = Dispatcher(self)
         self.gateway = Gateway(self)
 
     def _rebuild_history(self) -> None:
@@ -177,6 +179,7 @@ class Exchange:
 
     def _on_commands(self, command: Command, events: list[Event]) -> None:
         self.metrics.on_command(command, events)
+        self.dispatcher.on_events(events)
         # A future listed while nodes are connected gets their capacity.
         if self.nodes.classes() and any(type(e) is FutureListed for e in events):
             listed = {e.resource_class for e in events if type(e) is FutureListed}
@@ -194,6 +197,8 @@ class Exchange:
         done = asyncio.get_running_loop().create_future()
         self.submit(Work(expand=self._bootstrap, reply=done.set_result))
         await done
+        # Jobs a restart interrupted cannot go on: record them as failed.
+        self.submit(Work(expand=self.dispatcher.recover))
         log.info(
             "exchange ready at seq %d with %d instruments",
             self.engine.seq,

@@ -43,7 +43,7 @@ log = logging.getLogger("cux.sessions")
 ChannelKey = tuple[str, Any]
 """(channel, depth) for public channels, (channel, account) for private ones."""
 
-PRIVATE_CHANNELS = frozenset({"orders", "fills", "balance", "leases"})
+PRIVATE_CHANNELS = frozenset({"orders", "fills", "balance", "leases", "jobs"})
 
 _TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
 """Linux's TCP_CORK, None elsewhere (the writer then never corks)."""
@@ -93,6 +93,8 @@ class Session:
         self.account: str | None = None
         self.roles: tuple[str, ...] = ()
         self.cancel_on_disconnect = False
+        # A registered provider node: it may send larger frames (its results).
+        self.node = False
         self.placed: set[int] = set()
         self.channels: set[ChannelKey] = set()
         self.limiter = RateLimiter(rate)

@@ -13,6 +13,11 @@ heartbeat_seconds = 5         # server heartbeat messages
 rate_limit = 500              # requests per second per connection (burst: twice)
 max_queue = 10_000            # messages queued to one connection before resync
 
+[dispatch]                    # jobs: every key optional
+shard_timeout_seconds = 30    # a shard's deadline: this plus 4× its expected run
+max_attempts = 3              # sends of one shard before its inputs fail
+results_ttl_seconds = 3600    # how long a finished job's results are kept
+
 [[classes]]                   # a resource class: see matching.config.ResourceClass
 name = "cpu"
 lot_cu = 100
@@ -41,7 +46,14 @@ from matching.commands import Role
 from matching.config import MAX_AMOUNT, MAX_QTY, MarketConfig, ResourceClass
 from matching.errors import ConfigError
 
-__all__ = ["AccountSettings", "ServerSettings", "Settings", "default_settings", "load"]
+__all__ = [
+    "AccountSettings",
+    "DispatchSettings",
+    "ServerSettings",
+    "Settings",
+    "default_settings",
+    "load",
+]
 
 Key = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 
@@ -54,6 +66,14 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     rate_limit: Annotated[int, msgspec.Meta(ge=1)] = 500
     max_queue: Annotated[int, msgspec.Meta(ge=10)] = 10_000
+
+
+class DispatchSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How jobs run; see the module docstring for their meaning."""
+
+    shard_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 30.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+    results_ttl_seconds: Annotated[float, msgspec.Meta(gt=0, le=30 * 86_400)] = 3600.0
 
 
 class AccountSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -72,6 +92,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     classes: list[ResourceClass]
     accounts: list[AccountSettings] = []
     server: ServerSettings = ServerSettings()
+    dispatch: DispatchSettings = DispatchSettings()
 
     def __post_init__(self) -> None:
         keys = [a.key for a in self.accounts]

@@ -19,10 +19,14 @@ Ctrl-C) cancels its quotes with ``cancel_all`` and closes the connection.
 Logs go to the ``cux.node`` logger: INFO for the lifecycle (connected,
 registered, quoted), WARNING for degraded service (refusals, drops, shortfall).
 
-Known limitation: the node does not yet receive or run dispatched jobs (that
-comes with dispatch), so nothing calls `Node.record_delivery` in ``cux node``
-yet, and SIGTERM has no running work to finish. It quotes the spot book only,
-not futures windows.
+Given a ``run`` function (``cux node`` passes the model's), the node runs the
+shards the exchange dispatches to it (`providers.shards`), one at a time, and
+reports each one's embeddings and metering; what it delivers feeds
+`Node.record_delivery`. On stop it finishes the shard running and hands the
+queued ones back before it closes the connection.
+
+Known limitation: it quotes the spot book only, not futures windows (it runs
+shards of futures leases it sold by other means all the same).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import aiohttp
 
 from providers.pricing import Pricing, reservation_price
 from providers.profile import QualityProfile
+from providers.shards import Run, ShardOutcome, Shards, shard_payload
 
 __all__ = ["Backoff", "Node", "NodeConfig", "RequestRefused", "published_tiers"]
 
@@ -158,6 +163,9 @@ class Node:
         config: the node's settings.
         cu_per_second_milli: the measured capacity, thousandths of a CU/s.
         tiers: the quality profile to publish (see `published_tiers`).
+        run: runs a dispatched shard's inputs; None: the node runs no shards
+            (it hands each back).
+        drain_seconds: on stop, how long the shard running may take to finish.
     """
 
     def __init__(
@@ -165,8 +173,13 @@ class Node:
         config: NodeConfig,
         cu_per_second_milli: int,
         tiers: dict[str, dict[str, float | int]] | None = None,
+        run: Run | None = None,
+        drain_seconds: float = 60.0,
     ) -> None:
         self.config = config
+        self.run_shard = run
+        self.drain_seconds = drain_seconds
+        self.shards: Shards | None = None
         self.cu_per_second_milli = cu_per_second_milli
         self.tiers = tiers or {}
         self.capacity = 0
@@ -205,6 +218,13 @@ class Node:
             self.cu_per_second_milli = delivered
             self._reregister = True
             self._dirty.set()
+
+    def payload(self, shard_id: int, outcome: ShardOutcome) -> dict[str, Any]:
+        """The ``shard_result`` request for a shard's outcome (an honest one)."""
+        return shard_payload(shard_id, outcome)
+
+    def _delivered(self, flops: int, wall_ns: int) -> None:
+        self.record_delivery(flops, wall_ns)
 
     def pricing(self) -> Pricing:
         """The strategy at the current capacity."""
@@ -253,6 +273,10 @@ class Node:
         self.quote = None
         reader = asyncio.create_task(self._read(ws))
         tasks: list[asyncio.Task[Any]] = [reader]
+        self.shards = Shards(
+            self.run_shard or _hand_back, self._request, self.payload, self._delivered
+        )
+        worker = asyncio.create_task(self.shards.work())
         try:
             nonce = await asyncio.wait_for(
                 asyncio.shield(self._hello), self.config.request_timeout
@@ -271,13 +295,16 @@ class Node:
             ]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if self._stopping.is_set() and not reader.done():
-                await self._cancel_quotes(ws, tasks[1:])
+                await self._cancel_quotes(tasks[1:])
+                await self.shards.drain(self.drain_seconds)
+                await ws.close()
                 return
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
             raise ConnectionError("the exchange closed the connection")
         finally:
+            worker.cancel()
             for task in tasks:
                 task.cancel()
             for future in self._pending.values():
@@ -285,9 +312,7 @@ class Node:
             self._pending.clear()
             self._ws = None
 
-    async def _cancel_quotes(
-        self, ws: aiohttp.ClientWebSocketResponse, workers: list[asyncio.Task[Any]]
-    ) -> None:
+    async def _cancel_quotes(self, workers: list[asyncio.Task[Any]]) -> None:
         """Stop the workers first, so that no re-quote follows the cancel (a
         place already sent reaches the server before it, and is cancelled)."""
         for task in workers:
@@ -296,7 +321,6 @@ class Node:
         await self._request({"op": "cancel_all", "symbol": self.config.symbol})
         self.quote = None
         log.info("quotes cancelled on %s", self.config.symbol)
-        await ws.close()
 
     def _channels(self) -> list[str]:
         return ["orders", "fills", "leases"]
@@ -485,3 +509,11 @@ class Node:
                 self._on_fill(message)
             elif kind == "lease":
                 self._on_lease(message)
+            elif kind == "shard" and self.shards is not None:
+                self.shards.received(message)
+            elif kind == "shard_cancelled" and self.shards is not None:
+                self.shards.cancelled(int(message["shard_id"]))
+
+
+def _hand_back(texts: list[str], tier: str, budget: Any) -> ShardOutcome:
+    raise RuntimeError("this node runs no shards")

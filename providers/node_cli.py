@@ -77,6 +77,14 @@ def add_node_command(commands: Any) -> None:
         help="time box of the capacity probe, seconds (default: %(default)s)",
     )
     node.add_argument(
+        "--max-cu-per-second",
+        type=float,
+        default=None,
+        metavar="CU",
+        help="register at most this capacity, CU/s, whatever the probe measured "
+        "(to keep some of the machine for other work; default: all of it)",
+    )
+    node.add_argument(
         "--heartbeat-seconds",
         type=float,
         default=5.0,
@@ -110,10 +118,26 @@ def _node(args: argparse.Namespace) -> int:
             raise ValueError(f"--node-id must match {_NODE_ID.pattern}")
         if args.lot_cu < 1 or args.tick < 1 or args.probe_seconds <= 0:
             raise ValueError("--lot-cu, --tick and --probe-seconds must be positive")
+        if args.max_cu_per_second is not None and not (
+            0.001 <= args.max_cu_per_second <= 1e9
+        ):
+            raise ValueError("--max-cu-per-second must be from 0.001 to 10^9")
     except (OSError, ValueError) as exc:
         print(f"cux node: {exc}", file=sys.stderr)
         return 2
     return asyncio.run(_run(args, cost))
+
+
+def model_runner(model: Any) -> Any:
+    """The function that runs a dispatched shard on ``model``."""
+    from providers.runtime import run_job
+    from providers.shards import ShardOutcome
+
+    def run(texts: list[str], tier: str, budget: Any) -> ShardOutcome:
+        result = run_job(model, texts, tier, budget)
+        return ShardOutcome(result.embeddings.numpy(), result.report)
+
+    return run
 
 
 async def _run(args: argparse.Namespace, cost: int) -> int:
@@ -127,6 +151,8 @@ async def _run(args: argparse.Namespace, cost: int) -> int:
     milli = await asyncio.to_thread(
         measure_capacity, model, args.probe_seconds, args.seed
     )
+    if args.max_cu_per_second is not None:
+        milli = min(milli, round(args.max_cu_per_second * 1000))
     config = NodeConfig(
         url=args.exchange,
         key=args.key,
@@ -139,7 +165,7 @@ async def _run(args: argparse.Namespace, cost: int) -> int:
         heartbeat_seconds=args.heartbeat_seconds,
         seed=args.seed,
     )
-    node = Node(config, milli, published_tiers(load_profile()))
+    node = Node(config, milli, published_tiers(load_profile()), run=model_runner(model))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.stop)

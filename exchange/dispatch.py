@@ -1,0 +1,787 @@
+"""Job dispatch: from a consumer's job to results, paid for what was metered.
+
+A consumer submits a job (`exchange.protocol_jobs.SubmitJob`). The dispatcher:
+
+1. counts each input's tokens itself and plans every input's depth and FLOPs
+   from the tier and the budget (`providers.jobs.plan_inputs`): the plan an
+   honest node's report must equal;
+2. finds its leases: a job order buys spot lots IOC at up to ``max_price``
+   (enough lots for the planned FLOPs); otherwise it takes the named leases of
+   the account, with the room they have left;
+3. records the job in the engine (`OpenJob`) and acknowledges it;
+4. splits the inputs over the leases in proportion to their room
+   (`exchange.dispatch_plan.split`) and sends each shard to a connected node
+   of the lease's provider, the least busy first;
+5. checks each report against the plan, records the FLOPs on the lease
+   (`RecordUsage`) and keeps the embeddings; a report that differs from the
+   plan is refused and the shard fails;
+6. ends each spot lease when its shards are finished (`EndLease`: the provider
+   is paid price × CU used / lot_cu, the consumer refunded the rest); a
+   future's lease is firm and ends with its window;
+7. records how the job ended (`CloseJob`) once every input has a result or
+   has failed and its spot leases are settled, and publishes it.
+
+Faults. A shard fails when its node disconnects (a node that misses
+heartbeats is disconnected), passes the shard's deadline, hands it back or
+sends a report that is refused. A failed shard goes to another node of the
+same provider while its lease lasts, else to another lease of the job with
+room, else (a job order) to lots bought for it at the job's limit; after
+``max_attempts`` sends, or with nowhere to go, its inputs fail. The lease a
+shard failed on ends ``failed``: its provider is paid only the usage that was
+checked. So every job ends ``done`` (every input has a result), ``failed``
+(some have none) or ``cancelled``, and nothing is retried forever.
+
+A consumer's disconnection changes nothing: the job runs to its end and its
+results are kept for ``results_ttl_seconds``. Cancelling a job ends its spot
+leases at once (``cancelled``: the provider's capacity is free again and the
+consumer is refunded all but the usage already checked); shards still running
+are told to stop, and their reports are no longer accepted.
+
+Reputation: each node's delivered and failed shards and the FLOPs it
+delivered, published with the nodes (`exchange.nodes`).
+
+Known limitation: the dispatcher's records live in memory. A restart of the
+exchange fails the jobs that were running (`CloseJob` ``failed``, "exchange
+restarted"); their spot leases expire and refund the consumer, and the usage
+checked before the restart is paid. The results of jobs that ended before a
+restart are not kept across it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from exchange.dispatch_jobs import JobRun, LeaseRef, Shard
+from exchange.dispatch_plan import check_report, decode_embeddings, split
+from exchange.marketdata_book import Publication
+from exchange.protocol import encode
+from exchange.protocol_jobs import (
+    ShardCancelled,
+    ShardFailed,
+    ShardMessage,
+    ShardResult,
+    SubmitJob,
+)
+from exchange.sequencer import Work
+from matching import (
+    CloseJob,
+    Code,
+    Command,
+    CommandRejected,
+    EndLease,
+    Engine,
+    EscrowReleased,
+    Event,
+    JobOpened,
+    OpenJob,
+    OrderRejected,
+    PlaceOrder,
+    RecordUsage,
+    Trade,
+)
+from matching.config import MAX_QTY
+from matching.leases import FLOPS_PER_CU, flops_capacity
+from providers.jobs import JobBudget, full_depth_flops, plan_inputs
+from providers.metering import MINILM_L6
+
+if TYPE_CHECKING:
+    from exchange.nodes import Node
+    from exchange.server import Exchange
+
+__all__ = ["Dispatcher", "JobRefused"]
+
+log = logging.getLogger("cux.dispatch")
+
+SECOND = 1_000_000_000
+LEASE_MARGIN = 5 * SECOND
+"""A shard is not sent on a spot lease that expires sooner than this."""
+
+
+class JobRefused(Exception):
+    """A job could not start; ``code`` is a stable error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Done = Callable[[JobRun | JobRefused], None]
+
+
+class Dispatcher:
+    """Runs the jobs of one `Exchange` (see the module doc)."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.settings = exchange.settings.dispatch
+        self.jobs: dict[int, JobRun] = {}
+        self.shards: dict[int, Shard] = {}
+        self._shard_ids = itertools.count(1)
+        self._spot: dict[tuple[str, int], LeaseRef] = {}
+        self._lease_jobs: dict[tuple[str, int], JobRun] = {}
+        self._counter: Any = None
+
+    # -- submitting ---------------------------------------------------------------
+
+    def submit(self, account: str, req: SubmitJob, done: Done) -> None:
+        """Start ``req`` for ``account``; ``done`` gets the job once it is
+        recorded and durable, or the reason it could not start."""
+        try:
+            run = self._plan(account, req)
+        except JobRefused as exc:
+            done(exc)
+            return
+        if req.max_price is not None:
+            self._buy(run, self._lots_for(run, run.planned), done, first=True)
+        else:
+            self._take_leases(run, req.leases or [], done)
+
+    def _plan(self, account: str, req: SubmitJob) -> JobRun:
+        from providers.tiers import TIERS
+
+        engine = self.exchange.engine
+        inst = engine.instruments.get(req.symbol)
+        if inst is None:
+            raise JobRefused(Code.UNKNOWN_SYMBOL.value, "no instrument has this symbol")
+        if req.tier not in TIERS:
+            raise JobRefused(
+                "UNKNOWN_TIER", f"tier must be one of {', '.join(sorted(TIERS))}"
+            )
+        if (req.max_price is None) == (req.leases is None):
+            raise JobRefused(
+                "INVALID_FIELD", "a job needs either max_price (a job order) or leases"
+            )
+        if req.max_price is not None and inst.window is not None:
+            raise JobRefused(
+                "INVALID_FIELD", "a job order buys spot lots: use a -SPOT symbol"
+            )
+        tokens = self._count(req.inputs)
+        full = full_depth_flops(tokens)
+        budget = JobBudget(req.budget_cu * FLOPS_PER_CU, full)
+        plans = plan_inputs(tokens, req.tier, budget)
+        run = JobRun(
+            0,
+            account,
+            req.symbol,
+            req.tier,
+            list(req.inputs),
+            tokens,
+            plans,
+            budget,
+            req.max_price,
+        )
+        run.planned = sum(p.flops for p in plans)
+        return run
+
+    def _count(self, texts: list[str]) -> list[int]:
+        if self._counter is None:
+            from providers.tokens import TokenCounter
+
+            try:
+                self._counter = TokenCounter()
+            except (ImportError, OSError) as exc:
+                raise JobRefused(
+                    "JOBS_UNAVAILABLE",
+                    f"this exchange cannot count tokens (install cux[node]): {exc}",
+                ) from None
+        counts: list[int] = self._counter.count(texts)
+        return counts
+
+    def _lots_for(self, run: JobRun, flops: int) -> int:
+        lot_cu = self.exchange.engine.instruments[run.symbol].spec.lot_cu
+        lot_flops = flops_capacity(1, lot_cu)
+        return min(MAX_QTY, max(1, -(-flops // lot_flops)))
+
+    def _buy(self, run: JobRun, lots: int, done: Done | None, first: bool) -> None:
+        """Buy ``lots`` spot lots IOC at the job's limit; their leases join the
+        job. The first purchase opens the job; later ones top it up."""
+        assert run.max_price is not None
+        order = PlaceOrder(
+            run.account,
+            run.symbol,
+            "buy",
+            lots,
+            price=run.max_price,
+            tif="IOC",
+            client_order_id=f"job.{run.job_id}" if run.job_id else "job",
+        )
+
+        def bought(events: list[Event]) -> None:
+            rejection = _rejection(events)
+            trades = [e for e in events if type(e) is Trade]
+            if first:
+                assert done is not None
+                if rejection is not None:
+                    done(JobRefused(rejection[0], rejection[1]))
+                elif not trades:
+                    done(
+                        JobRefused("JOB_UNFILLED", "no capacity on offer at max_price")
+                    )
+                else:
+                    self._add_trades(run, trades)
+                    self._open(run, done)
+                return
+            if trades:
+                self._add_trades(run, trades)
+            self._place_waiting(run)
+
+        self.exchange.submit(Work(command=order, reply=bought))
+
+    def _add_trades(self, run: JobRun, trades: list[Trade]) -> None:
+        engine = self.exchange.engine
+        inst = engine.instruments[run.symbol]
+        for trade in trades:
+            run.cost += trade.buyer_fee
+            escrow = engine.ledger.escrows.get(trade.trade_id)
+            lease = LeaseRef(
+                run.symbol,
+                trade.trade_id,
+                trade.maker_account,
+                inst.spec.resource_class,
+                flops_capacity(trade.qty, inst.spec.lot_cu),
+                True,
+                escrow.ends_at if escrow is not None else 0,
+                ended=escrow is None,
+            )
+            run.leases.append(lease)
+            self._spot[run.symbol, trade.trade_id] = lease
+            self._lease_jobs[run.symbol, trade.trade_id] = run
+
+    def _take_leases(self, run: JobRun, ids: list[int], done: Done) -> None:
+        def read(engine: Engine) -> list[LeaseRef] | JobRefused:
+            return self._leases_of(engine, run, ids)
+
+        def taken(result: list[LeaseRef] | JobRefused) -> None:
+            if isinstance(result, JobRefused):
+                done(result)
+                return
+            run.leases = result
+            for lease in result:
+                if lease.spot:
+                    self._spot[lease.symbol, lease.lease_id] = lease
+                    self._lease_jobs[lease.symbol, lease.lease_id] = run
+            self._open(run, done)
+
+        self.exchange.submit(Work(read=read, reply=taken))
+
+    def _leases_of(
+        self, engine: Engine, run: JobRun, ids: list[int]
+    ) -> list[LeaseRef] | JobRefused:
+        """The named leases with their room, or why they cannot be used."""
+        if not ids or len(set(ids)) != len(ids):
+            return JobRefused("INVALID_FIELD", "leases: one or more distinct lease ids")
+        inst = engine.instruments[run.symbol]
+        ledger = engine.ledger
+        found = []
+        for lease_id in ids:
+            owner: int | None
+            if inst.window is None:
+                escrow = ledger.escrows.get(lease_id)
+                if escrow is None or escrow.symbol != run.symbol:
+                    owner = None
+                else:
+                    owner, seller, lots = escrow.buyer, escrow.seller, escrow.lots
+                    ends_at = escrow.ends_at
+            else:
+                lease = engine.leases.get(lease_id)
+                if lease is None or lease.symbol != run.symbol:
+                    owner = None
+                else:
+                    owner, seller, lots = lease.consumer, lease.provider, lease.lots
+                    ends_at = lease.end
+            if owner is None or ledger.names[owner] != run.account:
+                return JobRefused(
+                    Code.UNKNOWN_LEASE.value,
+                    f"lease {lease_id} is not a live lease of yours on {run.symbol}",
+                )
+            used = engine.usage.get((run.symbol, lease_id), 0)
+            used += sum(
+                s.cost
+                for job in self.jobs.values()
+                for s in job.shards.values()
+                if s.lease.lease_id == lease_id and s.lease.symbol == run.symbol
+            )
+            room = flops_capacity(lots, inst.spec.lot_cu) - used
+            found.append(
+                LeaseRef(
+                    run.symbol,
+                    lease_id,
+                    ledger.names[seller],
+                    inst.spec.resource_class,
+                    max(0, room),
+                    inst.window is None,
+                    ends_at,
+                )
+            )
+        return found
+
+    def _open(self, run: JobRun, done: Done) -> None:
+        command = OpenJob(
+            run.account,
+            run.symbol,
+            run.tier,
+            len(run.texts),
+            run.budget.budget_flops,
+            run.budget.job_full_flops,
+        )
+
+        def opened(events: list[Event]) -> None:
+            rejection = _rejection(events)
+            if rejection is not None:
+                self._end_leases(run, "cancelled")
+                done(JobRefused(rejection[0], rejection[1]))
+                return
+            run.job_id = next(e.job_id for e in events if type(e) is JobOpened)
+            self.jobs[run.job_id] = run
+            log.info(
+                "job %d of %s: %d inputs on %d leases",
+                run.job_id,
+                run.account,
+                len(run.texts),
+                len(run.leases),
+            )
+            done(run)
+            self._publish(run)
+            self._place(run, list(range(len(run.texts))))
+
+        self.exchange.submit(Work(command=command, reply=opened))
+
+    # -- shards -------------------------------------------------------------------
+
+    def _place(self, run: JobRun, indices: list[int]) -> None:
+        """Split ``indices`` over the job's leases with room and send them."""
+        now = self.exchange.clock()
+        usable = [
+            lease
+            for lease in run.leases
+            if not lease.ended
+            and not lease.ending
+            and lease.room > 0
+            and (not lease.spot or lease.ends_at - now > LEASE_MARGIN)
+        ]
+        costs = [run.plans[i].flops for i in indices]
+        parts, left = split(costs, [lease.room for lease in usable])
+        for lease, part in zip(usable, parts, strict=True):
+            if part:
+                self._new_shard(run, lease, [indices[k] for k in part])
+        waiting = [indices[k] for k in left]
+        if waiting and run.max_price is not None and not run.closing:
+            run.waiting = waiting
+            self._buy(
+                run, self._lots_for(run, sum(costs[k] for k in left)), None, False
+            )
+        else:
+            for i in waiting:
+                run.failed[i] = "no lease of the job had room for it"
+            self._settle_if_finished(run)
+
+    def _place_waiting(self, run: JobRun) -> None:
+        """After a top-up purchase: place the inputs waiting for it, or fail them."""
+        waiting, run.waiting = run.waiting, []
+        if run.status != "running":
+            return
+        limit, run.max_price = run.max_price, None  # one top-up per round
+        try:
+            self._place(run, waiting)
+        finally:
+            run.max_price = limit
+
+    def _new_shard(self, run: JobRun, lease: LeaseRef, indices: list[int]) -> None:
+        cost = sum(run.plans[i].flops for i in indices)
+        lease.room -= cost
+        shard = Shard(next(self._shard_ids), run, lease, indices, cost)
+        run.shards[shard.shard_id] = shard
+        self.shards[shard.shard_id] = shard
+        self._send(shard)
+
+    def _send(self, shard: Shard) -> None:
+        node = self._pick_node(shard)
+        if node is None:
+            self._fail(shard, "no node of the provider is connected")
+            return
+        run = shard.job
+        shard.node = (node.account, node.node_id)
+        shard.attempts += 1
+        cu = shard.cost / FLOPS_PER_CU
+        seconds = self.settings.shard_timeout_seconds + 4 * cu * 1000 / max(
+            1, node.cu_per_second_milli
+        )
+        deadline = self.exchange.clock() + int(seconds * SECOND)
+        loop = asyncio.get_running_loop()
+        shard.timer = loop.call_later(seconds, self._timed_out, shard.shard_id)
+        self.exchange.nodes.busy_add(shard.node, 1)
+        node.session.send(
+            encode(
+                ShardMessage(
+                    shard.shard_id,
+                    str(run.job_id),
+                    shard.lease.symbol,
+                    shard.lease.lease_id,
+                    run.tier,
+                    run.budget.budget_flops,
+                    run.budget.job_full_flops,
+                    [run.texts[i] for i in shard.indices],
+                    deadline,
+                )
+            )
+        )
+        log.debug("shard %d of job %d sent to %s", shard.shard_id, run.job_id, node)
+
+    def _pick_node(self, shard: Shard) -> Node | None:
+        lease = shard.lease
+        candidates = [
+            node
+            for node in self.exchange.nodes.of(lease.provider, lease.resource_class)
+            if (node.account, node.node_id) not in shard.tried
+        ]
+        if not candidates:
+            return None
+        nodes = self.exchange.nodes
+        return min(candidates, key=lambda n: (nodes.busy(n), n.node_id))
+
+    def _release_node(self, shard: Shard) -> None:
+        if shard.timer is not None:
+            shard.timer.cancel()
+            shard.timer = None
+        if shard.node is not None:
+            self.exchange.nodes.busy_add(shard.node, -1)
+
+    # -- what nodes send ----------------------------------------------------------
+
+    def on_result(
+        self,
+        session: object,
+        req: ShardResult,
+        reply: Callable[[str | None, str], None],
+    ) -> None:
+        """A node's ``shard_result``; ``reply`` gets an error code and message,
+        or None once the usage is recorded."""
+        shard = self._own_shard(session, req.shard_id)
+        if shard is None:
+            reply("UNKNOWN_SHARD", "no shard of this id is running on this node")
+            return
+        run = shard.job
+        planned = [run.plans[i] for i in shard.indices]
+        reason = check_report(req.inputs, planned)
+        total = sum(p.flops for p in planned)
+        if reason is None and req.flops != total:
+            reason = f"total {req.flops} FLOPs claimed, the inputs sum to {total}"
+        rows = decode_embeddings(req.embeddings, len(planned), MINILM_L6.hidden)
+        if reason is None and rows is None:
+            reason = f"embeddings are not {len(planned)} rows of float32"
+        node = shard.node
+        assert node is not None
+        if reason is not None:
+            log.warning(
+                "report of shard %d from %s refused: %s", shard.shard_id, node, reason
+            )
+            self.exchange.nodes.stats(node).failed += 1
+            reply("REPORT_REJECTED", reason)
+            self._fail(shard, f"report refused: {reason}")
+            return
+        assert rows is not None
+        self._release_node(shard)
+        shard.node = None
+        del self.shards[shard.shard_id]
+
+        def recorded(events: list[Event]) -> None:
+            rejection = _rejection(events)
+            if rejection is not None:
+                # The lease ended meanwhile (expired): the work is not paid.
+                self.exchange.nodes.stats(node).failed += 1
+                reply(rejection[0], rejection[1])
+                self._fail(shard, f"usage refused: {rejection[0]}", registered=False)
+                return
+            self._finished(shard, node, rows, req.wall_ns)
+            reply(None, "")
+
+        if total == 0 or shard.job.status != "running":
+            recorded([])
+            return
+        lease = shard.lease
+        self.exchange.submit(
+            Work(
+                command=RecordUsage(lease.symbol, lease.lease_id, total), reply=recorded
+            )
+        )
+
+    def on_failed(self, session: object, req: ShardFailed) -> bool:
+        """A node handed shard ``req.shard_id`` back; False if it had no such shard."""
+        shard = self._own_shard(session, req.shard_id)
+        if shard is None:
+            return False
+        assert shard.node is not None
+        self.exchange.nodes.stats(shard.node).failed += 1
+        self._fail(shard, f"the node handed it back: {req.reason or 'no reason'}")
+        return True
+
+    def node_lost(self, session: object) -> None:
+        """A node's connection closed: its running shards fail."""
+        for shard in list(self.shards.values()):
+            if shard.node is not None and self._session_of(shard) is session:
+                self.exchange.nodes.stats(shard.node).failed += 1
+                self._fail(shard, "the node disconnected")
+
+    def _own_shard(self, session: object, shard_id: int) -> Shard | None:
+        shard = self.shards.get(shard_id)
+        if (
+            shard is None
+            or shard.node is None
+            or self._session_of(shard) is not session
+        ):
+            return None
+        return shard
+
+    def _session_of(self, shard: Shard) -> object:
+        assert shard.node is not None
+        node = self.exchange.nodes.get(shard.node)
+        return None if node is None else node.session
+
+    def _timed_out(self, shard_id: int) -> None:
+        shard = self.shards.get(shard_id)
+        if shard is None or shard.node is None:
+            return
+        shard.timer = None
+        node = self.exchange.nodes.get(shard.node)
+        if node is not None:
+            node.session.send(encode(ShardCancelled(shard_id, "deadline passed")))
+        self.exchange.nodes.stats(shard.node).failed += 1
+        self._fail(shard, "the node passed the shard's deadline")
+
+    # -- outcomes -----------------------------------------------------------------
+
+    def _finished(
+        self, shard: Shard, node: tuple[str, str], rows: Any, wall_ns: int
+    ) -> None:
+        run = shard.job
+        run.shards.pop(shard.shard_id, None)
+        stats = self.exchange.nodes.stats(node)
+        stats.done += 1
+        stats.flops += shard.cost
+        stats.wall_ns += max(0, wall_ns)
+        if run.status != "running":
+            return
+        if run.embeddings is None:
+            import numpy as np
+
+            run.embeddings = np.zeros((len(run.texts), MINILM_L6.hidden), dtype="<f4")
+        run.embeddings[shard.indices] = rows
+        run.done.update(shard.indices)
+        self._publish(run)
+        self._lease_done(shard.lease)
+        self._settle_if_finished(run)
+
+    def _fail(self, shard: Shard, reason: str, registered: bool = True) -> None:
+        """Shard ``shard`` failed: send it elsewhere or fail its inputs."""
+        run = shard.job
+        self._release_node(shard)
+        if shard.node is not None:
+            shard.tried.add(shard.node)
+        shard.node = None
+        shard.lease.failed = True
+        log.warning("shard %d of job %d failed: %s", shard.shard_id, run.job_id, reason)
+        if run.status != "running":
+            self._drop(shard)
+            return
+        now = self.exchange.clock()
+        lease = shard.lease
+        if (
+            registered
+            and shard.attempts < self.settings.max_attempts
+            and (not lease.spot or lease.ends_at - now > LEASE_MARGIN)
+            and not lease.ended
+            and self._pick_node(shard) is not None
+        ):
+            self._send(shard)
+            return
+        self._drop(shard)
+        if shard.attempts < self.settings.max_attempts:
+            self._lease_done(lease)
+            self._place(run, shard.indices)
+            return
+        for i in shard.indices:
+            run.failed[i] = reason
+        self._lease_done(lease)
+        self._settle_if_finished(run)
+
+    def _drop(self, shard: Shard) -> None:
+        shard.lease.room += shard.cost
+        shard.job.shards.pop(shard.shard_id, None)
+        self.shards.pop(shard.shard_id, None)
+
+    def _lease_done(self, lease: LeaseRef) -> None:
+        """End a spot lease that no shard of its job still needs."""
+        run = self._lease_jobs.get((lease.symbol, lease.lease_id))
+        if run is None or not lease.spot or lease.ended or lease.ending:
+            return
+        if any(s.lease is lease for s in run.shards.values()):
+            return
+        if run.status == "running" and not run.resolved and lease.room > 0:
+            return  # inputs may still come to it
+        self._end_lease(lease, "failed" if lease.failed else "used_up")
+
+    def _end_lease(self, lease: LeaseRef, state: str) -> None:
+        lease.ending = True
+
+        def ended(events: list[Event]) -> None:
+            # UNKNOWN_LEASE: it expired or was used up meanwhile; either way it
+            # is settled, which the escrow's release already told us.
+            self._check_run(lease)
+
+        self.exchange.submit(
+            Work(
+                command=EndLease(lease.symbol, lease.lease_id, state),  # type: ignore[arg-type]
+                reply=ended,
+            )
+        )
+
+    def _end_leases(self, run: JobRun, state: str) -> None:
+        for lease in run.leases:
+            if lease.spot and not lease.ended and not lease.ending:
+                self._end_lease(lease, state)
+
+    def _check_run(self, lease: LeaseRef) -> None:
+        run = self._lease_jobs.get((lease.symbol, lease.lease_id))
+        if run is not None:
+            self._settle_if_finished(run)
+
+    def _settle_if_finished(self, run: JobRun) -> None:
+        """Close the job once every input is resolved and its spot leases are
+        settled (ending those still open)."""
+        if run.closing or not run.resolved or run.shards or run.job_id == 0:
+            return
+        if run.waiting:
+            return
+        open_leases = [lease for lease in run.leases if lease.spot and not lease.ended]
+        if open_leases:
+            for lease in open_leases:
+                if not lease.ending:
+                    self._end_lease(lease, "failed" if lease.failed else "used_up")
+            return
+        self._close(run)
+
+    def _close(self, run: JobRun) -> None:
+        run.closing = True
+        if run.status == "running":
+            run.status = "failed" if run.failed else "done"
+        reason = "" if run.status == "done" else (run.message(0).reason or "")[:64]
+        status = run.status
+
+        def closed(events: list[Event]) -> None:
+            run.ended_at = self.exchange.clock()
+            log.info(
+                "job %d %s: %d of %d inputs, %d FLOPs, cost %d µcr, refund %d µcr",
+                run.job_id,
+                status,
+                len(run.done),
+                len(run.texts),
+                run.flops,
+                run.cost,
+                run.refund,
+            )
+            self._publish(run)
+            for lease in run.leases:
+                self._spot.pop((lease.symbol, lease.lease_id), None)
+                self._lease_jobs.pop((lease.symbol, lease.lease_id), None)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.settings.results_ttl_seconds, self._forget, run.job_id)
+
+        self.exchange.submit(
+            Work(
+                command=CloseJob(run.job_id, status, run.flops, reason),  # type: ignore[arg-type]
+                reply=closed,
+            )
+        )
+
+    def _forget(self, job_id: int) -> None:
+        self.jobs.pop(job_id, None)
+
+    # -- consumers' requests ------------------------------------------------------
+
+    def job_of(self, account: str, job_id: int) -> JobRun | None:
+        run = self.jobs.get(job_id)
+        return run if run is not None and run.account == account else None
+
+    def cancel(self, run: JobRun) -> bool:
+        """Cancel ``run``; False if it already ended."""
+        if run.status != "running" or run.closing:
+            return False
+        run.status = "cancelled"
+        for shard in list(run.shards.values()):
+            node = None if shard.node is None else self.exchange.nodes.get(shard.node)
+            if node is not None:
+                node.session.send(
+                    encode(ShardCancelled(shard.shard_id, "job cancelled"))
+                )
+            self._release_node(shard)
+            self._drop(shard)
+        for i in range(len(run.texts)):
+            if i not in run.done:
+                run.failed.setdefault(i, "job cancelled")
+        self._end_leases(run, "cancelled")
+        self._settle_if_finished(run)
+        return True
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest jobs, without their accounts (for the public dashboard)."""
+        runs = sorted(self.jobs.values(), key=lambda r: r.job_id)[-limit:]
+        out = []
+        for run in reversed(runs):
+            message = run.message(0)
+            out.append(
+                {
+                    "job_id": message.job_id,
+                    "symbol": run.symbol,
+                    "status": run.status,
+                    "tier": run.tier,
+                    "inputs": message.inputs,
+                    "done_inputs": message.done_inputs,
+                    "flops": message.flops,
+                    "budget_flops": message.budget_flops,
+                    "full_flops": message.full_flops,
+                    "providers": sorted({lease.provider for lease in run.leases}),
+                }
+            )
+        return out
+
+    # -- the engine's events ------------------------------------------------------
+
+    def on_events(self, events: list[Event]) -> None:
+        """Watch settlements of the jobs' spot leases (called for every command)."""
+        if not self._spot:
+            return
+        for event in events:
+            if type(event) is EscrowReleased:
+                lease = self._spot.get((event.symbol, event.trade_id))
+                if lease is None or lease.ended:
+                    continue
+                lease.ended = True
+                lease.ending = False
+                run = self._lease_jobs.get((event.symbol, event.trade_id))
+                if run is not None:
+                    run.cost += event.payout
+                    run.refund += event.refund
+
+    def recover(self, engine: Engine) -> list[Command]:
+        """The commands that fail the jobs a restart interrupted."""
+        return [
+            CloseJob(job_id, "failed", 0, "exchange restarted")
+            for job_id in sorted(engine.jobs)
+        ]
+
+    def _publish(self, run: JobRun) -> None:
+        data = encode(run.message(self.exchange.clock()))
+        self.exchange.hub.publish([Publication("jobs", None, run.account, data)])
+
+
+def _rejection(events: list[Event]) -> tuple[str, str] | None:
+    """The code and message of the command's rejection, if it was rejected."""
+    for event in events:
+        if type(event) is OrderRejected or type(event) is CommandRejected:
+            return event.code, event.message
+    return None

@@ -1,0 +1,175 @@
+"""Running the shards the exchange dispatches to a node.
+
+The exchange sends a node ``shard`` messages (`exchange.protocol_jobs`): some
+inputs of a job, its tier and its budget. `Shards` queues them and runs them
+one at a time in a worker thread (the event loop keeps answering pings), and
+sends each result back as ``shard_result``: the embeddings as base64 of
+little-endian float32 rows, and the report the exchange checks against its
+own plan. A ``shard_cancelled`` message drops a shard that has not run, and
+the result of one that was running is not sent.
+
+When the node stops (`Shards.drain`), the shard running finishes and is sent;
+those still queued are handed back with ``shard_failed``, so that the exchange
+sends them elsewhere at once. The queue belongs to one connection: when it
+drops, the exchange fails the node's shards itself, and the node forgets them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from providers.jobs import JobBudget, JobReport
+
+__all__ = ["Run", "ShardOutcome", "Shards", "shard_payload"]
+
+log = logging.getLogger("cux.node")
+
+
+@dataclass(frozen=True, slots=True)
+class ShardOutcome:
+    """What running a shard gave: float32 rows in input order, and the report."""
+
+    embeddings: np.ndarray
+    report: JobReport
+
+
+Run = Callable[[list[str], str, JobBudget], ShardOutcome]
+"""Runs inputs at a tier within a budget (in a worker thread)."""
+
+Request = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def shard_payload(shard_id: int, outcome: ShardOutcome) -> dict[str, Any]:
+    """The ``shard_result`` request of an honest node."""
+    rows = np.ascontiguousarray(outcome.embeddings, dtype="<f4")
+    report = outcome.report
+    return {
+        "op": "shard_result",
+        "shard_id": shard_id,
+        "inputs": [
+            {"tokens": i.tokens, "layers": i.layers, "exit": i.exit, "flops": i.flops}
+            for i in report.inputs
+        ],
+        "embeddings": base64.b64encode(rows.tobytes()).decode("ascii"),
+        "flops": report.flops,
+        "wall_ns": report.wall_ns,
+    }
+
+
+class Shards:
+    """The shards of one connection (see the module doc).
+
+    Args:
+        run: what runs a shard's inputs.
+        request: sends a request and returns its response (raises on refusal).
+        payload: builds the ``shard_result`` request of a shard's outcome.
+        delivered: told the FLOPs and wall time of each shard sent.
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        request: Request,
+        payload: Callable[[int, ShardOutcome], dict[str, Any]] = shard_payload,
+        delivered: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._run = run
+        self._request = request
+        self._payload = payload
+        self._delivered = delivered
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._cancelled: set[int] = set()
+        self._draining = False
+        self.running: int | None = None
+        self.sent = 0
+
+    def received(self, message: dict[str, Any]) -> None:
+        """A ``shard`` message arrived."""
+        self._queue.put_nowait(message)
+
+    def cancelled(self, shard_id: int) -> None:
+        """A ``shard_cancelled`` message arrived."""
+        self._cancelled.add(shard_id)
+
+    async def work(self) -> None:
+        """Run shards as they come, until cancelled or drained."""
+        while True:
+            message = await self._queue.get()
+            shard_id = int(message["shard_id"])
+            if shard_id in self._cancelled or self._draining:
+                if self._draining:
+                    await self._hand_back(shard_id, "the node is stopping")
+                if self._queue.empty() and self._draining:
+                    return
+                continue
+            await self._one(shard_id, message)
+            if self._draining:
+                await self._hand_back_all()
+                return
+
+    async def drain(self, timeout: float) -> None:
+        """Finish the shard running (within ``timeout`` s), hand back the rest."""
+        self._draining = True
+        if self.running is None:
+            await self._hand_back_all()
+            return
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.running is not None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def _one(self, shard_id: int, message: dict[str, Any]) -> None:
+        texts = [str(t) for t in message["inputs"]]
+        budget = JobBudget(int(message["budget_flops"]), int(message["job_full_flops"]))
+        self.running = shard_id
+        try:
+            outcome = await asyncio.to_thread(
+                self._run, texts, str(message["tier"]), budget
+            )
+        except Exception as exc:  # the model failed on this input: hand it back
+            log.exception("shard %d failed to run", shard_id)
+            await self._hand_back(shard_id, f"the node failed: {exc}"[:200])
+            return
+        finally:
+            self.running = None
+        if shard_id in self._cancelled:
+            log.info("shard %d was cancelled while it ran; result dropped", shard_id)
+            return
+        try:
+            await self._request(self._payload(shard_id, outcome))
+        except Exception as exc:
+            log.warning("result of shard %d not accepted: %s", shard_id, exc)
+            return
+        self.sent += 1
+        report = outcome.report
+        log.info(
+            "shard %d done: %d inputs, %.3f CU in %.3f s",
+            shard_id,
+            len(report.inputs),
+            report.flops / 1e9,
+            report.wall_ns / 1e9,
+        )
+        if self._delivered is not None:
+            self._delivered(report.flops, report.wall_ns)
+
+    async def _hand_back_all(self) -> None:
+        while not self._queue.empty():
+            message = self._queue.get_nowait()
+            shard_id = int(message["shard_id"])
+            if shard_id not in self._cancelled:
+                await self._hand_back(shard_id, "the node is stopping")
+
+    async def _hand_back(self, shard_id: int, reason: str) -> None:
+        try:
+            await self._request(
+                {"op": "shard_failed", "shard_id": shard_id, "reason": reason}
+            )
+            log.info("shard %d handed back: %s", shard_id, reason)
+        except Exception as exc:
+            log.warning("could not hand back shard %d: %s", shard_id, exc)

@@ -1,0 +1,102 @@
+"""A spot job order on real processes: a server, two provider nodes, a consumer."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dispatch_harness import (
+    SYMBOL,
+    TEXTS,
+    asks,
+    start_node,
+    stop,
+    wait_until,
+    write_config,
+)
+from server_harness import ServerProcess, connected, recovered_engine
+
+from providers.jobs import JobBudget, plan_inputs
+from providers.runtime import run_job
+from providers.tokens import TokenCounter
+
+
+async def run_job_order(url: str, **fields: Any) -> tuple[dict[str, Any], list[Any]]:
+    """Submit a job order as alice, wait for it to end; its last ``job``
+    message and all its results."""
+    async with connected(url, "alice") as alice:
+        await alice.request("subscribe", channels=["jobs"])
+        ack = await alice.request("submit_job", symbol=SYMBOL, inputs=TEXTS, **fields)
+        assert ack["type"] == "ack", ack
+        job_id = ack["job_id"]
+        deadline = asyncio.get_running_loop().time() + 120
+        while True:
+            reply = await alice.request("get_job", job_id=job_id)
+            if reply["job"]["status"] != "running":
+                break
+            assert asyncio.get_running_loop().time() < deadline, reply["job"]
+            await asyncio.sleep(0.2)
+        results: list[Any] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = await alice.request("get_job", job_id=job_id, offset=offset)
+            results += page["results"]
+            offset = page["next_offset"]
+        return reply["job"], results
+
+
+def test_a_job_order_filled_by_two_providers_runs_on_both_and_pays_each(
+    tmp_path: Path, model: Any
+) -> None:
+    config = write_config(tmp_path)
+    with ServerProcess(config, tmp_path / "data") as server:
+        cheap = start_node(server, "p1", "n1", cost_per_hour=0.5)
+        dear = start_node(server, "p2", "n2", cost_per_hour=2.0)
+        try:
+            wait_until(lambda: len(asks(server)) == 2, what="two quotes")
+            before = {k: account(server, k) for k in ("alice", "p1", "p2")}
+
+            job, results = asyncio.run(
+                run_job_order(server.url, budget_cu=1000, max_price=10**6)
+            )
+
+            after = {k: account(server, k) for k in ("alice", "p1", "p2")}
+            nodes = server.get("/api/v1/nodes").body["nodes"]
+        finally:
+            logs = stop(cheap, dear)
+    assert job["status"] == "done", (job, logs)
+
+    # Results in input order, equal to one node running the whole job.
+    tokens = TokenCounter().count(TEXTS)
+    plans = plan_inputs(tokens, "exact", JobBudget(1000 * 10**9, sum_full(tokens)))
+    reference = run_job(model, TEXTS).embeddings.numpy()
+    got = np.array([r["embedding"] for r in results], dtype=np.float64)
+    assert np.abs(got - reference).max() < 1e-4
+    assert [r["tokens"] for r in results] == tokens
+    assert job["flops"] == sum(p.flops for p in plans)
+
+    # Both providers ran shards and were paid; the consumer paid exactly that.
+    assert {n["node_id"]: n["reputation"]["shards_done"] > 0 for n in nodes} == {
+        "n1": True,
+        "n2": True,
+    }
+    paid = before["alice"]["available"] - after["alice"]["available"]
+    assert paid == job["cost"]
+    assert after["alice"]["held"] == after["alice"]["escrow"] == 0
+    earned = sum(after[p]["available"] - before[p]["available"] for p in ("p1", "p2"))
+    assert 0 < earned <= paid
+    engine = recovered_engine(server.data, config)
+    engine.check()
+
+
+def sum_full(tokens: list[int]) -> int:
+    from providers.jobs import full_depth_flops
+
+    return full_depth_flops(tokens)
+
+
+def account(server: ServerProcess, key: str) -> dict[str, int]:
+    body: dict[str, int] = server.get_signed(key, "/api/v1/account").body
+    return body
