@@ -16,7 +16,7 @@ import pytest
 # The tests' helper modules are imported by their plain names (``harness``,
 # ``server_harness``, ``fake_exchange``), as mypy sees them: put their folders
 # on the path for every test, whichever folder it is in.
-for _folder in ("matching", "exchange", "providers"):
+for _folder in ("matching", "exchange", "providers", "dispatch"):
     _path = str(Path(__file__).resolve().parent / "tests" / _folder)
     if _path not in sys.path:
         sys.path.append(_path)

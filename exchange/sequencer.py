@@ -233,7 +233,8 @@ class Sequencer:
         while True:
             due = self.engine.next_timer()
             now = self.clock()
-            wait = min(max(due - now, 0) / 1e9, 1.0)
+            speed = getattr(self.clock, "speed", 1.0)
+            wait = min(max(due - now, 0) / 1e9 / speed, 1.0)
             await asyncio.sleep(max(wait, 0.001))
             if self.engine.next_timer() <= self.clock() and not self._inbox:
                 self.submit(Work(command=Tick()))

@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from exchange.clock import Clock
 from exchange.dispatch import Dispatcher
 from exchange.gateway import Gateway
 from exchange.nodes import Nodes
@@ -262,7 +263,8 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    exchange = Exchange(settings, data)
+    server = settings.server
+    exchange = Exchange(settings, data, Clock(server.clock_start, server.clock_speed))
     await exchange.start()
     runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None)
     await runner.setup()

@@ -12,6 +12,8 @@ snapshot_every = 100_000      # commands between two snapshots
 heartbeat_seconds = 5         # server heartbeat messages
 rate_limit = 500              # requests per second per connection (burst: twice)
 max_queue = 10_000            # messages queued to one connection before resync
+# clock_start = 1796317200000000000  # simulated start, ns (default: real time)
+clock_speed = 1.0             # simulated seconds per real second (exchange.clock)
 
 [dispatch]                    # jobs: every key optional
 shard_timeout_seconds = 30    # a shard's deadline: this plus 4× its expected run
@@ -66,6 +68,8 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     rate_limit: Annotated[int, msgspec.Meta(ge=1)] = 500
     max_queue: Annotated[int, msgspec.Meta(ge=10)] = 10_000
+    clock_start: Annotated[int, msgspec.Meta(ge=0, le=2**62)] | None = None
+    clock_speed: Annotated[float, msgspec.Meta(gt=0, le=100_000)] = 1.0
 
 
 class DispatchSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
