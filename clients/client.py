@@ -214,6 +214,7 @@ class Client:
         self._reader: asyncio.Task[None] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._down = asyncio.Event()
         self._closing = False
         self._closed_error: ClientClosed | None = None
         self._next_id = 1
@@ -277,8 +278,18 @@ class Client:
         return self._ready.is_set() and not self._closing and self._ws is not None
 
     async def wait_connected(self, timeout: float | None = None) -> None:
-        """Wait until the client is connected (again)."""
+        """Wait until the client is connected (again).
+
+        Raises:
+            ConnectionLost: not connected within ``timeout`` seconds.
+            ClientClosed: the client is closed or gave up.
+        """
         await self._wait_ready(timeout if timeout is not None else 1e9)
+
+    async def wait_disconnected(self, timeout: float | None = None) -> None:
+        """Wait until the current connection drops (the client then reconnects,
+        unless told not to)."""
+        await asyncio.wait_for(self._down.wait(), timeout)
 
     # -- trading --------------------------------------------------------------------
 
@@ -679,6 +690,7 @@ class Client:
             await ws.close()
             raise
         self.connections += 1
+        self._down.clear()
         log.info("connected to %s as %s", self.endpoint.ws, self.account or "-")
         self._ready.set()
 
@@ -711,6 +723,7 @@ class Client:
                         log.exception("could not handle a message: %.200s", message)
         finally:
             self._ready.clear()
+            self._down.set()
             if self._ws is ws:
                 self._ws = None
             lost = ConnectionLost(

@@ -1,0 +1,528 @@
+"""The SDK's `Client` against a real `cux serve`: every call, the error codes
+it can receive, subscriptions, waiting for fills, cancel-on-disconnect, the
+book mirror against the REST snapshot, and sizing from a budget (scenario S18).
+
+The tests share a server; each takes a desk of its own (`desk_config`): an
+instrument ``<desk>-SPOT`` with a tick of 1 µcr, a 10 bps taker fee and no
+maker fee, a buyer and a seller with 1,000 credits each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+from server_harness import ServerProcess, desk_config, http_get, write_config
+
+from clients import Client, LiveBook
+from clients.errors import (
+    AuthError,
+    ClientError,
+    InsufficientCapacity,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderClosed,
+    OrderNotFound,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    error_for,
+)
+from clients.messages import (
+    Balance,
+    BalanceUpdate,
+    BookMessage,
+    Fill,
+    OrderUpdate,
+    Resync,
+    TradeMessage,
+)
+from clients.sizing import buy_cost, max_buy_qty, parse_credits
+from exchange.protocol import WireCode
+from matching.codes import Code
+
+DEPOSIT = 1_000_000_000
+DESKS = 40
+_desks = iter(range(DESKS))
+
+# Scenario S18: an account holding 24.01 credits, a price of 2 credits a lot
+# and a 10 bps fee: 12 lots would cost 24.024, so the budget buys 11.
+S18 = """
+[[classes]]
+name = "s18"
+lot_cu = 100
+tick = 1
+taker_fee_bps = 10
+maker_fee_bps = 0
+
+[[accounts]]
+key = "s18-buyer"
+secret = "s18-buyer-secret"
+deposit = 24_010_000
+roles = ["consumer"]
+
+[[classes]]
+name = "ticky"
+lot_cu = 100
+tick = 5
+taker_fee_bps = 10
+maker_fee_bps = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("sdk")
+    extra = S18 + "".join(desk_config(f"desk{i}") for i in range(DESKS))
+    with ServerProcess(write_config(folder, extra=extra), folder / "data") as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class Desk:
+    symbol: str
+    buyer: str
+    seller: str
+
+
+@pytest.fixture
+def desk() -> Desk:
+    name = f"desk{next(_desks)}"
+    return Desk(f"{name}-SPOT", f"{name}-buyer", f"{name}-seller")
+
+
+def client(server: ServerProcess, key: str | None, **options: object) -> Client:
+    secret = None if key is None else f"{key}-secret"
+    return Client(server.url, key, secret, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def buyer(server: ServerProcess, desk: Desk) -> AsyncIterator[Client]:
+    async with client(server, desk.buyer) as cux:
+        yield cux
+
+
+@pytest.fixture
+async def seller(server: ServerProcess, desk: Desk) -> AsyncIterator[Client]:
+    async with client(server, desk.seller) as cux:
+        yield cux
+
+
+def hold(price: int, qty: int) -> int:
+    return qty * (price + -(-price * 10 // 10_000))
+
+
+# -- login --------------------------------------------------------------------------
+
+
+async def test_login_with_the_right_secret_sets_the_account(
+    server: ServerProcess,
+) -> None:
+    async with client(server, "alice") as cux:
+        assert cux.account == "alice"
+        assert cux.connected
+        assert await cux.balance() == Balance(DEPOSIT, 0, 0)
+        assert await cux.ping() > 0
+
+
+@pytest.mark.parametrize(("key", "secret"), [("alice", "wrong"), ("nobody", "x")])
+async def test_login_with_a_bad_secret_or_key_raises_auth_failed(
+    server: ServerProcess, key: str, secret: str
+) -> None:
+    with pytest.raises(AuthError) as caught:
+        await Client(server.url, key, secret, reconnect=False).start()
+    assert caught.value.code == "AUTH_FAILED"
+    assert caught.value.message == "unknown key or bad signature"
+
+
+async def test_a_private_request_without_login_raises_not_logged_in(
+    server: ServerProcess,
+) -> None:
+    async with client(server, None) as cux:
+        with pytest.raises(AuthError) as caught:
+            await cux.balance()
+        assert caught.value.code == "NOT_LOGGED_IN"
+        with pytest.raises(AuthError) as caught:
+            await cux.subscribe("orders")
+        assert caught.value.code == "NOT_LOGGED_IN"
+
+
+async def test_a_request_before_start_raises_client_closed(
+    server: ServerProcess,
+) -> None:
+    with pytest.raises(ClientError, match="not started"):
+        await client(server, "alice").balance()
+
+
+# -- orders -------------------------------------------------------------------------
+
+
+async def test_place_returns_the_order_and_holds_its_cost(
+    buyer: Client, desk: Desk
+) -> None:
+    placed = await buyer.buy(desk.symbol, 10, 1200, client_order_id="a1")
+    assert placed.order_id.isdigit()
+    assert (placed.symbol, placed.side, placed.qty, placed.price, placed.type) == (
+        desk.symbol,
+        "buy",
+        10,
+        1200,
+        "limit",
+    )
+    [listed] = await buyer.orders(desk.symbol)
+    assert (listed.order_id, listed.client_order_id, listed.leaves) == (
+        placed.order_id,
+        "a1",
+        10,
+    )
+    assert listed.tif == "GTC"
+    assert await buyer.balance() == Balance(DEPOSIT - hold(1200, 10), hold(1200, 10), 0)
+
+
+async def test_amend_changes_quantity_and_price(buyer: Client, desk: Desk) -> None:
+    placed = await buyer.buy(desk.symbol, 10, 1200)
+    await buyer.amend(placed.order_id, qty=4)
+    await buyer.amend(placed.order_id, price=1100)
+    [listed] = await buyer.orders(desk.symbol)
+    assert (listed.leaves, listed.price) == (4, 1100)
+    with pytest.raises(InvalidOrder) as caught:
+        await buyer.amend(placed.order_id)
+    assert caught.value.code == "NOTHING_TO_AMEND"
+
+
+async def test_cancel_then_cancel_again_raises_order_closed(
+    buyer: Client, desk: Desk
+) -> None:
+    placed = await buyer.buy(desk.symbol, 3, 1000)
+    await buyer.cancel(placed.order_id)
+    result = await buyer.wait_order(placed.order_id, timeout=10)
+    assert (result.status, result.reason, result.filled) == ("cancelled", "user", 0)
+    with pytest.raises(OrderClosed) as caught:
+        await buyer.cancel(placed.order_id)
+    assert caught.value.code == "ORDER_CLOSED"
+    assert await buyer.balance() == Balance(DEPOSIT, 0, 0)
+
+
+async def test_cancel_of_an_unknown_or_foreign_order_raises_order_not_found(
+    buyer: Client, seller: Client, desk: Desk
+) -> None:
+    with pytest.raises(OrderNotFound) as caught:
+        await buyer.cancel("99999999")
+    assert caught.value.code == "UNKNOWN_ORDER"
+    theirs = await seller.sell(desk.symbol, 1, 5000)
+    with pytest.raises(OrderNotFound) as caught:
+        await buyer.cancel(theirs.order_id)
+    assert caught.value.code == "ORDER_NOT_OWNED"
+    with pytest.raises(OrderNotFound):
+        await buyer.wait_order("99999999")
+
+
+async def test_cancel_all_cancels_every_open_order_and_counts_them(
+    buyer: Client, desk: Desk
+) -> None:
+    for price in (1000, 1001, 1002):
+        await buyer.buy(desk.symbol, 1, price)
+    assert await buyer.cancel_all(desk.symbol) == 3
+    assert await buyer.orders(desk.symbol) == []
+    assert await buyer.cancel_all() == 0
+
+
+async def test_wait_order_returns_every_fill_of_an_order_filled_in_parts(
+    buyer: Client, seller: Client, desk: Desk
+) -> None:
+    resting = await buyer.buy(desk.symbol, 10, 1200)
+    await seller.sell(desk.symbol, 4, 1200)
+    await seller.sell(desk.symbol, 6, 1190)
+    result = await buyer.wait_order(resting.order_id, timeout=10)
+    assert (result.status, result.filled, result.leaves) == ("filled", 10, 0)
+    assert [(f.qty, f.price, f.liquidity) for f in result.fills] == [
+        (4, 1200, "maker"),
+        (6, 1200, "maker"),
+    ]
+    assert result.notional == 12_000
+    assert result.fees == 0
+
+
+async def test_a_market_buy_takes_the_book_and_its_rest_is_cancelled(
+    buyer: Client, seller: Client, desk: Desk
+) -> None:
+    await seller.sell(desk.symbol, 3, 1500)
+    taker = await buyer.buy(desk.symbol, 5)
+    assert (taker.type, taker.price) == ("market", None)
+    result = await buyer.wait_order(taker.order_id, timeout=10)
+    assert (result.status, result.reason, result.filled) == ("cancelled", "unfilled", 3)
+    assert [(f.qty, f.price, f.fee) for f in result.fills] == [(3, 1500, 5)]
+
+
+async def test_sync_after_a_trade_has_seen_its_order_and_fill_messages(
+    buyer: Client, seller: Client, desk: Desk
+) -> None:
+    await seller.sell(desk.symbol, 2, 800)
+    taker = await buyer.buy(desk.symbol, 2, 800)
+    await buyer.sync()
+    seen = buyer.orders_tracker.get(taker.order_id)
+    assert seen is not None
+    assert (seen.status, seen.filled, len(seen.fills)) == ("filled", 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("order", "error", "code"),
+    [
+        ({"qty": 0, "price": 1000}, InvalidOrder, Code.INVALID_QUANTITY),
+        ({"qty": 1, "price": 0}, InvalidOrder, Code.INVALID_PRICE),
+        ({"qty": 10**6, "price": 10**6}, InsufficientFunds, Code.INSUFFICIENT_FUNDS),
+        (
+            {"qty": 1, "price": 1000, "tif": "IOC", "post_only": True},
+            InvalidOrder,
+            Code.INVALID_ORDER_TYPE,
+        ),
+        ({"qty": 1, "price": 1000, "tif": "GTD"}, InvalidOrder, Code.INVALID_EXPIRY),
+        (
+            {"qty": 1, "price": 1000, "tif": "XYZ"},
+            ProtocolError,
+            WireCode.INVALID_FIELD,
+        ),
+    ],
+)
+async def test_a_refused_order_raises_its_typed_error_and_changes_nothing(
+    buyer: Client,
+    desk: Desk,
+    order: dict[str, object],
+    error: type[ServerError],
+    code: str,
+) -> None:
+    with pytest.raises(error) as caught:
+        await buyer.place(desk.symbol, "buy", **order)  # type: ignore[arg-type]
+    assert caught.value.code == code
+    assert caught.value.request_id is not None
+    assert await buyer.balance() == Balance(DEPOSIT, 0, 0)
+    assert await buyer.orders() == []
+
+
+async def test_price_off_the_tick_and_an_unknown_symbol_raise_invalid_order(
+    server: ServerProcess,
+) -> None:
+    async with client(server, "alice") as cux:
+        with pytest.raises(InvalidOrder) as caught:
+            await cux.buy("ticky-SPOT", 1, 1003)
+        assert caught.value.code == "PRICE_NOT_ON_TICK"
+        with pytest.raises(InvalidOrder) as caught:
+            await cux.buy("nowhere-SPOT", 1, 1000)
+        assert caught.value.code == "UNKNOWN_SYMBOL"
+
+
+async def test_a_sell_without_capacity_raises_insufficient_capacity(
+    buyer: Client, desk: Desk
+) -> None:
+    with pytest.raises(InsufficientCapacity) as caught:
+        await buyer.sell(desk.symbol, 1, 1000)
+    assert caught.value.code == "INSUFFICIENT_CAPACITY"
+
+
+async def test_a_post_only_order_that_would_trade_raises_would_trade(
+    buyer: Client, seller: Client, desk: Desk
+) -> None:
+    await seller.sell(desk.symbol, 1, 1000)
+    with pytest.raises(InvalidOrder) as caught:
+        await buyer.buy(desk.symbol, 1, 1000, post_only=True)
+    assert caught.value.code == "WOULD_TRADE"
+
+
+async def test_an_operator_request_from_a_trader_raises_role_not_allowed(
+    buyer: Client, desk: Desk
+) -> None:
+    with pytest.raises(AuthError) as caught:
+        await buyer.set_phase(desk.symbol, "halted")
+    assert caught.value.code == "ROLE_NOT_ALLOWED"
+
+
+async def test_an_unknown_channel_raises_unknown_channel(buyer: Client) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        await buyer.subscribe("trades.nowhere-SPOT")
+    assert caught.value.code == "UNKNOWN_CHANNEL"
+
+
+def test_every_code_of_both_tables_maps_to_a_server_error_subclass() -> None:
+    for code in [*Code, *WireCode]:
+        error = error_for(code.value, "m", 3)
+        assert isinstance(error, ServerError)
+        assert (error.code, error.message, error.request_id) == (code.value, "m", 3)
+    assert type(error_for("SOMETHING_NEW", "m")) is ServerError
+
+
+# -- subscriptions ------------------------------------------------------------------
+
+
+async def test_subscriptions_yield_typed_trades_orders_fills_and_balances(
+    buyer: Client, seller: Client, desk: Desk
+) -> None:
+    trades = await buyer.subscribe(f"trades.{desk.symbol}")
+    private = await buyer.subscribe("orders", "fills", "balance")
+    resting = await buyer.buy(desk.symbol, 5, 1000)
+    await seller.sell(desk.symbol, 5, 1000)
+    trade = await trades.next(timeout=10)
+    assert isinstance(trade, TradeMessage)
+    assert (trade.price, trade.qty, trade.taker_side) == (1000, 5, "sell")
+    kinds: list[type] = []
+    while len(kinds) < 5:
+        message = await private.next(timeout=10)
+        kinds.append(type(message))
+        if isinstance(message, Fill):
+            assert (message.order_id, message.qty) == (resting.order_id, 5)
+        if isinstance(message, OrderUpdate) and message.status == "filled":
+            assert message.order_id == resting.order_id
+    assert kinds.count(OrderUpdate) == 2  # new, then filled
+    assert kinds.count(BalanceUpdate) == 2  # the hold, then the fill
+    assert kinds.count(Fill) == 1
+    await trades.close()
+    await private.close()
+    assert trades.closed
+
+
+async def test_two_subscriptions_to_one_channel_both_get_each_message(
+    buyer: Client, seller: Client, desk: Desk
+) -> None:
+    first = await buyer.subscribe(f"trades.{desk.symbol}")
+    second = await buyer.subscribe(f"trades.{desk.symbol}")
+    await first.close()
+    await buyer.sync()
+    await seller.sell(desk.symbol, 1, 900)
+    await buyer.buy(desk.symbol, 1, 900)
+    message = await second.next(timeout=10)
+    assert isinstance(message, TradeMessage)
+    await second.close()
+
+
+async def test_a_book_subscription_starts_with_a_snapshot_then_updates(
+    buyer: Client, desk: Desk
+) -> None:
+    await buyer.buy(desk.symbol, 2, 700)
+    async with await buyer.subscribe(f"book.{desk.symbol}", depth=10) as book:
+        snapshot = await book.next(timeout=10)
+        assert isinstance(snapshot, BookMessage)
+        assert snapshot.snapshot
+        assert snapshot.depth == 10
+        assert snapshot.bids == [(700, 2)]
+        await buyer.buy(desk.symbol, 1, 701)
+        update = await book.next(timeout=10)
+        assert isinstance(update, BookMessage)
+        assert (update.seq, update.bids) == (snapshot.seq + 1, [(701, 1)])
+
+
+async def test_a_reader_that_falls_behind_gets_a_resync_then_a_fresh_snapshot(
+    buyer: Client, desk: Desk
+) -> None:
+    book = await buyer.subscribe(f"book.{desk.symbol}", max_queue=4)
+    for price in range(500, 510):
+        await buyer.buy(desk.symbol, 1, price)
+    await buyer.sync()
+    first = await book.next(timeout=10)
+    assert first == Resync([f"book.{desk.symbol}"], "slow reader")
+    while True:  # what came after the overflow, up to the fresh snapshot
+        message = await book.next(timeout=10)
+        assert isinstance(message, BookMessage)
+        if message.snapshot:
+            break
+    assert message.bids == [(p, 1) for p in range(509, 499, -1)]
+    await book.close()
+
+
+async def test_cancel_on_disconnect_cancels_the_connections_orders_when_it_drops(
+    server: ServerProcess, desk: Desk
+) -> None:
+    async with client(server, desk.buyer) as watcher:
+        async with client(server, desk.buyer, cancel_on_disconnect=True) as cux:
+            placed = await cux.buy(desk.symbol, 2, 1000)
+        result = await watcher.wait_order(placed.order_id, timeout=15)
+        assert (result.status, result.reason) == ("cancelled", "user")
+        assert await watcher.orders() == []
+
+
+async def test_without_cancel_on_disconnect_orders_outlive_the_connection(
+    server: ServerProcess, desk: Desk
+) -> None:
+    async with client(server, desk.buyer) as cux:
+        placed = await cux.buy(desk.symbol, 2, 1000)
+    async with client(server, desk.buyer) as again:
+        assert [o.order_id for o in await again.orders()] == [placed.order_id]
+
+
+# -- the book mirror ----------------------------------------------------------------
+
+
+async def test_live_book_equals_the_rest_snapshot_after_a_burst_of_random_orders(
+    buyer: Client, seller: Client, desk: Desk, server: ServerProcess
+) -> None:
+    full = await LiveBook.open(buyer, desk.symbol)
+    top = await LiveBook.open(buyer, desk.symbol, depth=10)
+    rng = random.Random(11)
+
+    async def burst(cux: Client, side: str) -> None:
+        placed = []
+        for _ in range(120):
+            price = rng.randint(950, 1050) + (10 if side == "sell" else -10)
+            order = await cux.place(desk.symbol, side, rng.randint(1, 20), price)
+            placed.append(order.order_id)
+            if rng.random() < 0.3:
+                victim = placed.pop(rng.randrange(len(placed)))
+                # It may have traded away meanwhile.
+                with contextlib.suppress(OrderClosed, OrderNotFound):
+                    await cux.cancel(victim)
+
+    await asyncio.gather(burst(buyer, "buy"), burst(seller, "sell"))
+    rest = await asyncio.to_thread(http_get, f"{server.http}/api/v1/book/{desk.symbol}")
+    assert rest.status == 200
+    await full.wait_seq(rest.body["seq"], timeout=20)
+    assert full.mirror.seq == rest.body["seq"]
+    assert [list(level) for level in full.mirror.bids()] == rest.body["bids"]
+    assert [list(level) for level in full.mirror.asks()] == rest.body["asks"]
+    assert full.mirror.checksum() == rest.body["checksum"]
+    assert len(rest.body["bids"]) > 10  # the depth window had edges to move
+    await buyer.sync()
+    assert top.mirror.bids() == full.mirror.bids(10)
+    assert top.mirror.asks() == full.mirror.asks(10)
+    assert full.mirror.resyncs == top.mirror.resyncs == 0
+    await full.close()
+    await top.close()
+
+
+# -- sizing: scenario S18 -----------------------------------------------------------
+
+
+async def test_s18_a_budget_sized_buy_rounds_down_and_one_lot_more_is_refused(
+    server: ServerProcess,
+) -> None:
+    async with client(server, "s18-buyer") as cux:
+        budget = (await cux.balance()).available
+        assert budget == parse_credits("24.01")
+        qty = max_buy_qty(budget, 2_000_000, fee_bps=10)
+        assert qty == 11  # 24.01 / 2.002 = 11.99...; 24.01 / 2 rounds to 12
+        with pytest.raises(InsufficientFunds):
+            await cux.buy("s18-SPOT", qty + 1, 2_000_000)
+        assert await cux.balance() == Balance(budget, 0, 0)  # no partial hold
+        await cux.buy("s18-SPOT", qty, 2_000_000)
+        balance = await cux.balance()
+        assert balance.held == buy_cost(qty, 2_000_000, 10) == 22_022_000
+        assert balance.available == budget - balance.held >= 0
+
+
+# -- rate limit ---------------------------------------------------------------------
+
+
+async def test_a_burst_past_the_rate_limit_raises_rate_limited(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    folder = tmp_path_factory.mktemp("ratelimit")
+    with ServerProcess(write_config(folder, rate_limit=5), folder / "data") as srv:
+        async with client(srv, "alice") as cux:
+            results = await asyncio.gather(
+                *(cux.ping() for _ in range(200)), return_exceptions=True
+            )
+    limited = [r for r in results if isinstance(r, RateLimited)]
+    assert limited
+    assert {r.code for r in limited} == {"RATE_LIMITED"}
+    assert all(isinstance(r, int | RateLimited) for r in results)
