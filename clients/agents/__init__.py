@@ -7,8 +7,8 @@
 - `MarketMaker` quotes both sides of a spot book around such a reference price
   and re-quotes after fills and moves.
 
-They trade through the small `Venue` interface; `WireVenue` is a connection of
-its own to a running exchange. Both are deterministic given their seed and
+They trade through the small `Venue` interface; `SdkVenue` (`connect_venue`)
+gives it on the SDK's `clients.Client`. Both are deterministic given their seed and
 settings, and stop cleanly: a maker cancels its quotes, a consumer its running
 jobs. See ``docs/agents.md``.
 """
@@ -31,7 +31,7 @@ from clients.agents.prices import (
     load_gpu_prices,
     lot_price,
 )
-from clients.agents.venue import Venue, VenueError, WireVenue, wire_venue
+from clients.agents.venue import SdkVenue, Venue, connect_venue
 
 __all__ = [
     "GPUS",
@@ -45,14 +45,13 @@ __all__ = [
     "MarketMaker",
     "PlannedJob",
     "PriceSeries",
+    "SdkVenue",
     "Venue",
-    "VenueError",
-    "WireVenue",
+    "connect_venue",
     "estimated_flops",
     "load_gpu_prices",
     "load_passages",
     "lot_price",
     "plan_jobs",
     "quote_prices",
-    "wire_venue",
 ]

@@ -29,11 +29,12 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from clients.agents.venue import Venue, VenueError
+from clients.agents.venue import Venue
+from clients.errors import ClientError, ServerError
 
 __all__ = [
     "Consumer",
@@ -185,7 +186,8 @@ class ConsumerStats:
     Attributes:
         submitted: jobs (or orders) sent.
         accepted: of those, the ones the exchange acknowledged.
-        refused: refusals by error code.
+        refused: the others, by the error's code (``ConnectionLost`` or
+            ``RequestTimeout`` when no answer came).
         jobs: the status of every accepted job, by job id (``order`` mode: none).
         lots_bought: lots its orders or jobs bought.
         spent: µcr those lots cost (price × lots, fees apart).
@@ -230,7 +232,7 @@ class Consumer:
 
     async def run(self) -> None:
         """Send the plan's jobs at their times until it ends or `stop`."""
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(self._listen(await self.venue.private()))
         start = asyncio.get_running_loop().time()
         try:
             for job in self.plan:
@@ -280,9 +282,11 @@ class Consumer:
                     tif="IOC",
                     client_order_id=f"{c.name}.{job.number}",
                 )
-        except VenueError as exc:
-            self.stats.refused[exc.code] = self.stats.refused.get(exc.code, 0) + 1
-            log.warning("%s: job %d refused: %s", c.name, job.number, exc)
+        except ClientError as exc:
+            # A refusal counts by its code; no answer, by its kind.
+            code = exc.code if isinstance(exc, ServerError) else type(exc).__name__
+            self.stats.refused[code] = self.stats.refused.get(code, 0) + 1
+            log.warning("%s: job %d not accepted: %s", c.name, job.number, exc)
             return
         self.stats.accepted += 1
 
@@ -290,11 +294,11 @@ class Consumer:
         for job_id, status in list(self.stats.jobs.items()):
             if status in _TERMINAL_JOB:
                 continue
-            with contextlib.suppress(VenueError, ConnectionError, TimeoutError):
+            with contextlib.suppress(ClientError):
                 await self.venue.cancel_job(job_id)
 
-    async def _listen(self) -> None:
-        async for message in self.venue.events():
+    async def _listen(self, messages: AsyncIterator[dict[str, Any]]) -> None:
+        async for message in messages:
             self._on_message(message)
 
     def _on_message(self, message: dict[str, Any]) -> None:

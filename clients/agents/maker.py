@@ -16,9 +16,10 @@ It re-quotes:
 
 `MarketMaker.stop` ends `MarketMaker.run`: it stops re-quoting first, then
 cancels its two quotes, so no quote outlives it. Its client order ids are
-``<name>.<n>``. Before it quotes it cancels every open order of its account on
-the instrument (what a previous run left), so give each maker an account (or
-at least an instrument) of its own.
+``<name>.<n>``. Before it quotes, and whenever it may have missed an update of
+its orders (a ``resync``, a request that got no answer), it cancels every open
+order of its account on the instrument and quotes anew, so give each maker an
+account (or at least an instrument) of its own.
 
 Selling needs a provider account with capacity on the instrument; quoting does
 not look at inventory: a maker buys and sells whatever comes.
@@ -30,11 +31,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from clients.agents.venue import Venue, VenueError
+from clients.agents.venue import Venue
+from clients.errors import ClientError, ServerError
 
 __all__ = ["MakerConfig", "MakerStats", "MarketMaker", "quote_prices"]
 
@@ -134,6 +136,7 @@ class MarketMaker:
         self._tags = itertools.count(1)
         self._dirty = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._resync = False
 
     def stop(self) -> None:
         """End `run`: stop re-quoting and cancel the quotes."""
@@ -149,13 +152,25 @@ class MarketMaker:
     async def run(self) -> None:
         """Quote until `stop`, then cancel the quotes."""
         c = self.config
-        await self.venue.cancel_all(c.symbol)
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(self._listen(await self.venue.private()))
         clock = asyncio.create_task(self._clock())
+        # Start from a clean slate: no order of a previous run stays.
+        self._resync = True
         try:
             while not self._stopping.is_set():
                 self._dirty.clear()
-                await self._requote()
+                try:
+                    if self._resync:
+                        await self._forget_quotes()
+                    await self._requote()
+                except ClientError as exc:
+                    # No answer (the connection dropped, or the server is
+                    # going away): whatever is open is unknown, so clear it
+                    # and quote again once the connection is back.
+                    log.warning("%s: %s; quoting again shortly", c.name, exc)
+                    self._resync = True
+                    await self._wait_stop(c.refresh_seconds)
+                    continue
                 await self._wait_dirty()
         finally:
             for task in (listener, clock):
@@ -167,7 +182,14 @@ class MarketMaker:
 
     async def _requote(self) -> None:
         bid, ask = self.prices()
-        for side, price in (("buy", bid), ("sell", ask)):
+        sides = [("buy", bid), ("sell", ask)]
+        old_bid = self.quotes["buy"]
+        if old_bid is not None and bid > old_bid.price:
+            # Moving up, the ask moves first, so the new bid never meets the
+            # old ask (self-trade prevention would cancel it); moving down,
+            # the bid first.
+            sides.reverse()
+        for side, price in sides:
             if self._stopping.is_set():
                 return
             await self._requote_side(side, price)
@@ -196,7 +218,7 @@ class MarketMaker:
                 self.stats.amended += 1
                 quote.price, quote.leaves = price, c.size
                 log.info("%s re-quoted %s %d at %d", c.name, side, c.size, price)
-        except VenueError as exc:
+        except ServerError as exc:
             self.stats.refused[exc.code] = self.stats.refused.get(exc.code, 0) + 1
             if quote is not None and quote.order_id is None:
                 self.quotes[side] = None  # the place itself was refused
@@ -208,11 +230,19 @@ class MarketMaker:
             else:
                 log.warning("%s: %s quote refused: %s", c.name, side, exc)
 
-    async def _cancel_quotes(self) -> None:
-        with contextlib.suppress(VenueError, ConnectionError, TimeoutError):
-            await self.venue.cancel_all(self.config.symbol)
+    async def _forget_quotes(self) -> None:
         self.quotes = {"buy": None, "sell": None}
-        log.info("%s stopped: quotes cancelled", self.config.name)
+        await self.venue.cancel_all(self.config.symbol)
+        self._resync = False
+
+    async def _cancel_quotes(self) -> None:
+        try:
+            await self.venue.cancel_all(self.config.symbol)
+        except ClientError as exc:
+            log.warning("%s: could not cancel its quotes: %s", self.config.name, exc)
+        else:
+            log.info("%s stopped: quotes cancelled", self.config.name)
+        self.quotes = {"buy": None, "sell": None}
 
     # -- what moves the quotes ---------------------------------------------------
 
@@ -225,6 +255,10 @@ class MarketMaker:
             dirty.cancel()
             stopping.cancel()
 
+    async def _wait_stop(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def _clock(self) -> None:
         while True:
             await asyncio.sleep(self.config.refresh_seconds)
@@ -233,12 +267,17 @@ class MarketMaker:
             if self.prices() != before:
                 self._dirty.set()
 
-    async def _listen(self) -> None:
-        async for message in self.venue.events():
-            if message.get("type") == "order":
+    async def _listen(self, messages: AsyncIterator[dict[str, Any]]) -> None:
+        async for message in messages:
+            kind = message.get("type")
+            if kind == "order":
                 self._on_order(message)
-            elif message.get("type") == "fill":
+            elif kind == "fill":
                 self._on_fill(message)
+            elif kind == "resync":
+                # Updates may be lost: the quotes' state is unknown.
+                self._resync = True
+                self._dirty.set()
 
     def _on_order(self, message: dict[str, Any]) -> None:
         """Follow the server's view of a quote: its leaves and price after
