@@ -10,9 +10,10 @@ expected hash, such as the one ``cux replay`` or ``/health?state_hash=1``
 printed, if one is given. `MarketReplay.verify` raises if any check failed.
 
 What comes out is plain data for the replay notebooks: the series in
-`exchange.analysis_market` (trades, volume, depth, spread, auctions) and
-`exchange.analysis_compute` (leases, providers, jobs) are numpy arrays or
-lists of small msgspec structs, and `exchange.analysis_plots` draws them.
+`exchange.analysis_market` (trades, volume, depth, spread, auctions),
+`exchange.analysis_compute` (leases, providers) and `exchange.analysis_jobs`
+(CU per job and what adaptive compute saved) are numpy arrays or lists of
+small msgspec structs, and `exchange.analysis_plots` draws them.
 
     replay = open_market("cux-data")
     replay.verify()
@@ -234,7 +235,7 @@ def open_market(
     `MarketReplay.verify` raises. A torn tail (a last write cut short) is
     skipped, as recovery would cut it, and kept in `MarketReplay.torn_tail`.
     """
-    journal = find_journal(path)
+    journal = find_journal(path).resolve()
     segments = list_segments(journal)
     if not segments:
         raise JournalError(f"no journal at {journal}: it has no segment files")

@@ -1,4 +1,4 @@
-"""The compute side of a replay: leases, providers' utilisation and revenue, jobs.
+"""The compute side of a replay: leases, and providers' utilisation and revenue.
 
 Every spot trade is a lease (its id is the trade's id); a future's delivery
 creates leases of its own (`LeaseCreated`). The metered work on a lease is its
@@ -8,9 +8,7 @@ the payout less the seller's fee. From these, `leases` lists every lease,
 one instrument's providers over time: the capacity they registered, the lots
 they had leased out, the CU metered and their revenue.
 
-`jobs` lists the consumers' jobs from their `JobOpened` and `JobClosed`
-events: each job's CU used set against its full-depth CU, the difference being
-what adaptive compute saved.
+The consumers' jobs are in `exchange.analysis_jobs`.
 
 Amounts are integers (µcr, lots, FLOPs); 1 CU is 10^9 FLOPs. Known limitation:
 the journal knows accounts, not nodes, so "provider" means a selling account.
@@ -18,7 +16,6 @@ the journal knows accounts, not nodes, so "provider" means a selling account.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,8 +28,6 @@ from matching import (
     AuctionTrade,
     CapacitySet,
     EscrowReleased,
-    JobClosed,
-    JobOpened,
     LeaseCreated,
     LeaseEnded,
     Trade,
@@ -41,11 +36,9 @@ from matching import (
 
 __all__ = [
     "FLOPS_PER_CU",
-    "JobStats",
     "LeaseStats",
     "ProviderSeries",
     "ProviderStats",
-    "jobs",
     "leases",
     "provider_series",
     "providers",
@@ -159,57 +152,6 @@ class ProviderSeries:
         capacity = self.capacity.astype(np.float64)
         capacity[capacity == 0] = np.nan
         return self.leased / capacity
-
-
-class JobStats(msgspec.Struct, frozen=True):
-    """A consumer's job, from its `JobOpened` and `JobClosed` events.
-
-    Attributes:
-        job_id: the engine's number for it.
-        account, symbol, tier: who ran it, on which instrument's leases, at
-            which quality tier.
-        inputs: how many inputs it embedded.
-        status: ``open`` until it closed, then ``done``, ``failed`` or
-            ``cancelled``.
-        budget_flops: the most it could use.
-        full_flops: what its inputs cost at full depth.
-        flops: what it used (0 while open).
-        opened, closed: when it was opened and closed, ns; ``closed`` None
-            while it is open.
-        reason: why it failed or was cancelled; empty otherwise.
-    """
-
-    job_id: int
-    account: str
-    symbol: str
-    tier: str
-    inputs: int
-    status: str
-    budget_flops: int
-    full_flops: int
-    flops: int
-    opened: int
-    closed: int | None = None
-    reason: str = ""
-
-    @property
-    def cu(self) -> float:
-        return self.flops / FLOPS_PER_CU
-
-    @property
-    def full_cu(self) -> float:
-        return self.full_flops / FLOPS_PER_CU
-
-    @property
-    def saved_flops(self) -> int:
-        """What adaptive compute saved: full depth's FLOPs less those used
-        (0 while the job is open)."""
-        return self.full_flops - self.flops if self.closed is not None else 0
-
-    @property
-    def saved_share(self) -> float:
-        """The saved share of the full-depth cost; NaN for a job of no cost."""
-        return self.saved_flops / self.full_flops if self.full_flops else math.nan
 
 
 def leases(replay: MarketReplay) -> list[LeaseStats]:
@@ -341,32 +283,3 @@ def _parties(trade: Trade | AuctionTrade) -> tuple[str, str]:
     if trade.taker_side == "buy":
         return trade.maker_account, trade.taker_account
     return trade.taker_account, trade.maker_account
-
-
-def jobs(replay: MarketReplay) -> list[JobStats]:
-    """Every job of the journal, in the order they opened."""
-    found: dict[int, JobStats] = {}
-    for timed in replay.events:
-        event = timed.event
-        if isinstance(event, JobOpened):
-            found[event.job_id] = JobStats(
-                event.job_id,
-                event.account,
-                event.symbol,
-                event.tier,
-                event.inputs,
-                "open",
-                event.budget_flops,
-                event.full_flops,
-                0,
-                timed.ts,
-            )
-        elif isinstance(event, JobClosed) and event.job_id in found:
-            found[event.job_id] = msgspec.structs.replace(
-                found[event.job_id],
-                status=event.status,
-                flops=event.flops,
-                closed=timed.ts,
-                reason=event.reason,
-            )
-    return list(found.values())

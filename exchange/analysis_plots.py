@@ -1,11 +1,12 @@
 """Figures of a replayed market, drawn with matplotlib from the analysis series.
 
-Each function takes the plain data of `exchange.analysis_market` or
-`exchange.analysis_compute` and returns a new `matplotlib.figure.Figure`; none
-uses pyplot's global state, so they work under any backend (tests use Agg) and
-a notebook shows the figure a cell ends with. Times are drawn as UTC dates;
-prices in µcr per lot, quantities in lots, compute in CU. A series with
-nothing in it gives a figure that says so instead of an empty frame.
+Each function takes the plain data of `exchange.analysis_market`,
+`exchange.analysis_compute` or `exchange.analysis_jobs` and returns a new
+`matplotlib.figure.Figure`; none uses pyplot's global state, so they work
+under any backend (tests use Agg) and a notebook shows the figure a cell ends
+with. Times are drawn as UTC dates; prices in µcr per lot, quantities in lots,
+compute in CU. A series with nothing in it gives a figure that says so instead
+of an empty frame.
 
 matplotlib is in the ``notebooks`` extra: ``pip install -e '.[notebooks]'``.
 """
@@ -19,12 +20,8 @@ import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from exchange.analysis_compute import (
-    FLOPS_PER_CU,
-    JobStats,
-    ProviderSeries,
-    ProviderStats,
-)
+from exchange.analysis_compute import FLOPS_PER_CU, ProviderSeries, ProviderStats
+from exchange.analysis_jobs import JobStats, tier_order
 from exchange.analysis_market import AuctionResult, Bars, Depth, Spread, Trades
 
 __all__ = [
@@ -228,8 +225,8 @@ def plot_providers(
 
 
 def plot_jobs(jobs: Sequence[JobStats]) -> Figure:
-    """CU per job against its full-depth CU: the difference is what adaptive
-    compute saved; and the saved share per job."""
+    """CU per job against its full-depth CU (the difference is what adaptive
+    compute saved), and the mean saved share of the closed jobs per tier."""
     fig = Figure(figsize=SIZE, layout="constrained")
     if not jobs:
         return _empty(fig, "no jobs in this journal")
@@ -245,10 +242,11 @@ def plot_jobs(jobs: Sequence[JobStats]) -> Figure:
     cu_ax.legend(loc="best")
     by_tier: dict[str, list[float]] = {}
     for job in jobs:
-        if job.full_flops:
-            by_tier.setdefault(job.tier or "?", []).append(100 * job.saved_share)
-    tiers = sorted(by_tier)
+        if job.full_flops and job.closed is not None:
+            by_tier.setdefault(job.tier, []).append(100 * job.saved_share)
+    tiers = sorted(by_tier, key=tier_order)
     saved_ax.bar(tiers, [float(np.mean(by_tier[t])) for t in tiers], color=AUCTION)
     saved_ax.set_title("saved, mean per tier")
     saved_ax.set_ylabel("% of full-depth CU")
+    saved_ax.tick_params(axis="x", labelrotation=30)
     return fig
