@@ -1,0 +1,257 @@
+"""The web dashboard of a real `cux serve`, in headless Chromium.
+
+The page loads with no console error, shows a trade that the test makes over
+the websocket, shows and removes the book level of an order the test places
+and cancels, subscribes again when its book updates have a gap, and shows
+nodes, futures windows and auctions of a busy market. Each test watches an
+instrument of its own (a "desk"), so that the tests share one server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from dashboard_harness import (
+    GPU_CLASS,
+    WAIT_MS,
+    chromium_missing_message,
+    launch_browser,
+    open_dashboard,
+    populate,
+)
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
+from server_harness import ServerProcess, connected, desk_config, write_config
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+DESKS = ("quiet", "tape", "depth", "gap")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("dashboard")
+    extra = GPU_CLASS + "".join(desk_config(name) for name in DESKS)
+    with ServerProcess(write_config(folder, extra=extra), folder / "data") as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    missing = chromium_missing_message()
+    if missing is not None:
+        pytest.fail(missing)
+    async with launch_browser() as browser:
+        yield browser
+
+
+# -- serving --------------------------------------------------------------------
+
+
+async def test_the_page_and_its_files_are_served_with_a_same_origin_policy(
+    server: ServerProcess,
+) -> None:
+    with urllib.request.urlopen(server.http + "/", timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"]
+        html = response.read().decode()
+    script = server.get("/dashboard/app.js")
+    missing = server.get("/dashboard/nothing.js")
+    dotted = server.get("/dashboard/.hidden.js")
+    features = server.get("/dashboard/features.json")
+    jobs_route = server.get("/api/v1/jobs/recent")
+
+    assert '<script type="module" src="/dashboard/app.js"' in html
+    assert "default-src 'self'" in policy
+    assert "connect-src 'self'" in policy
+    assert script.status == 200
+    assert script.content_type.startswith("text/javascript")
+    assert missing.status == 404
+    assert dotted.status == 404
+    assert features.status == 200
+    assert features.body == {"jobs_recent": jobs_route.status == 200}
+
+
+# -- the page -------------------------------------------------------------------
+
+
+async def test_the_dashboard_loads_with_no_console_error_and_lists_every_instrument(
+    server: ServerProcess, browser: Browser
+) -> None:
+    listed = server.get("/api/v1/instruments").body["instruments"]
+
+    async with open_dashboard(browser, server.http, "quiet-SPOT") as dashboard:
+        page = dashboard.page
+        buttons = page.locator("#instrument-list button[data-symbol]")
+        await expect(buttons).to_have_count(len(listed), timeout=WAIT_MS)
+        symbols = await buttons.evaluate_all("bs => bs.map(b => b.dataset.symbol)")
+        await expect(page.locator("#symbol")).to_have_text("quiet-SPOT")
+        await expect(page.locator("#conn")).to_have_text("live")
+        await expect(page.locator("#book-state")).to_contain_text("checksum ok")
+        await expect(page.locator("#trades-empty")).to_be_visible()
+        await expect(page.locator("#bids")).to_have_text("no bids")
+        futures = page.locator("#futures tr")
+        await expect(futures).to_have_count(
+            sum(i["kind"] == "future" for i in listed), timeout=WAIT_MS
+        )
+
+    assert sorted(symbols) == sorted(i["symbol"] for i in listed)
+    assert dashboard.problems == []
+
+
+async def test_a_trade_made_over_the_websocket_shows_in_the_trades_and_last_price(
+    server: ServerProcess, browser: Browser
+) -> None:
+    async with (
+        open_dashboard(browser, server.http, "tape-SPOT") as dashboard,
+        connected(server.url, "tape-seller") as seller,
+        connected(server.url, "tape-buyer") as buyer,
+    ):
+        page = dashboard.page
+        sell = await seller.request(
+            "place", symbol="tape-SPOT", side="sell", qty=3, price=1234
+        )
+        buy = await buyer.request(
+            "place", symbol="tape-SPOT", side="buy", qty=3, price=1234
+        )
+
+        trade = page.locator("#trades tr", has_text="1,234")
+        await expect(trade).to_have_count(1, timeout=WAIT_MS)
+        await expect(trade.locator("td")).to_have_text(
+            [re.compile(r"^\d\d:\d\d:\d\d$"), "1,234", "3", "buy"]
+        )
+        await expect(page.locator("#last-price")).to_contain_text("1,234 µcr")
+        await expect(page.locator("#last-price")).to_contain_text("0.001234 cr")
+        await expect(page.locator("#trades-empty")).to_be_hidden()
+
+    assert sell["type"] == "ack", sell
+    assert buy["type"] == "ack", buy
+    assert dashboard.problems == []
+
+
+async def test_a_resting_order_shows_as_a_book_level_until_it_is_cancelled(
+    server: ServerProcess, browser: Browser
+) -> None:
+    async with (
+        open_dashboard(browser, server.http, "depth-SPOT") as dashboard,
+        connected(server.url, "depth-buyer") as buyer,
+    ):
+        page = dashboard.page
+        level = page.locator('#bids [data-side="bid"][data-price="2100"]')
+
+        first = await buyer.request(
+            "place", symbol="depth-SPOT", side="buy", qty=7, price=2100
+        )
+        await expect(level).to_have_attribute("data-qty", "7", timeout=WAIT_MS)
+        await expect(level).to_contain_text("2,100")
+        await expect(page.locator("#best-bid")).to_contain_text("2,100 µcr")
+
+        second = await buyer.request(
+            "place", symbol="depth-SPOT", side="buy", qty=5, price=2100
+        )
+        await expect(level).to_have_attribute("data-qty", "12", timeout=WAIT_MS)
+
+        await buyer.request("cancel_all", symbol="depth-SPOT")
+        await expect(level).to_have_count(0, timeout=WAIT_MS)
+        await expect(page.locator("#bids")).to_have_text("no bids")
+        state = await page.locator("#book-state").inner_text()
+
+    assert first["type"] == "ack", first
+    assert second["type"] == "ack", second
+    assert "checksum ok" in state
+    assert "resync" not in state
+    assert dashboard.problems == []
+
+
+async def test_a_gap_in_the_book_updates_makes_the_page_subscribe_again(
+    server: ServerProcess, browser: Browser
+) -> None:
+    # The page's websocket runs through a proxy that drops one book update.
+    dropped: list[dict[str, object]] = []
+
+    def forward(route: WebSocketRoute) -> None:
+        upstream = route.connect_to_server()
+
+        def down(message: str | bytes) -> None:
+            data = json.loads(message)
+            update = data["type"] == "book" and not data.get("snapshot")
+            if update and data["symbol"] == "gap-SPOT" and not dropped:
+                dropped.append(data)
+                return
+            route.send(message)
+
+        upstream.on_message(down)
+
+    async def route_ws(page: Page) -> None:
+        await page.route_web_socket(re.compile(r"/ws$"), forward)
+
+    async with (
+        open_dashboard(
+            browser, server.http, "gap-SPOT", before_load=route_ws
+        ) as dashboard,
+        connected(server.url, "gap-buyer") as buyer,
+    ):
+        page = dashboard.page
+        await buyer.request("place", symbol="gap-SPOT", side="buy", qty=4, price=900)
+        await buyer.request("place", symbol="gap-SPOT", side="buy", qty=6, price=901)
+
+        await expect(page.locator("#book-state")).to_contain_text(
+            "1 resync", timeout=WAIT_MS
+        )
+        await expect(page.locator('#bids [data-price="900"]')).to_have_attribute(
+            "data-qty", "4", timeout=WAIT_MS
+        )
+        await expect(page.locator('#bids [data-price="901"]')).to_have_attribute(
+            "data-qty", "6"
+        )
+        await expect(page.locator("#book-state")).to_contain_text("checksum ok")
+
+    assert len(dropped) == 1
+    assert dashboard.problems == []
+
+
+async def test_a_busy_market_shows_its_nodes_futures_windows_and_auctions(
+    server: ServerProcess, browser: Browser
+) -> None:
+    async with await populate(server, seconds=0) as _nodes:
+        listed = server.get("/api/v1/instruments").body["instruments"]
+        last_future = max(
+            (i for i in listed if i["kind"] == "future"), key=lambda i: i["start"]
+        )
+        async with (
+            open_dashboard(browser, server.http, "gpu-SPOT") as dashboard,
+            connected(server.url, "carol") as carol,
+            connected(server.url, "alice") as alice,
+        ):
+            page = dashboard.page
+            node = page.locator('#nodes tr[data-node="carol/gpu-node-1"]')
+            await expect(node).to_contain_text("200 CU/s", timeout=WAIT_MS)
+            await expect(page.locator("#nodes tr")).to_have_count(3)
+            future = page.locator(f'#futures tr[data-symbol="{last_future["symbol"]}"]')
+            await expect(future).to_contain_text("21,000")
+
+            # A crossing pair in the batch phase trades at the next auction.
+            await carol.request(
+                "place", symbol="gpu-SPOT", side="sell", qty=5, price=23_000
+            )
+            await alice.request(
+                "place", symbol="gpu-SPOT", side="buy", qty=5, price=26_000
+            )
+            await expect(page.locator("#last-auction")).to_contain_text(
+                "batch", timeout=WAIT_MS
+            )
+            auction_trade = page.locator("#trades tr", has_text="auction")
+            await expect(auction_trade.first).to_be_visible(timeout=WAIT_MS)
+            await expect(page.locator("#phase")).to_have_text("batch")
+
+            await page.locator(
+                '#instrument-list button[data-symbol="cpu-SPOT"]'
+            ).click()
+            await dashboard.wait_ready("cpu-SPOT")
+            await expect(page.locator("#trades tr")).to_have_count(40)
+            await expect(page.locator("#asks .book-row")).to_have_count(10)
+
+    assert dashboard.problems == []
