@@ -16,11 +16,12 @@ The plan does not depend on the clock or on the exchange's answers: the same
 seed and settings give the same jobs, prices and inputs. `Consumer.run` sends
 them at their times, as job orders (``submit_job``: the exchange buys spot lots
 IOC up to ``max_price`` and runs the job on them), or, with ``mode="order"``,
-as the plain IOC buy a job order makes (``ceil(budget_cu / lot_cu)`` lots at
+as the plain IOC buy a job order makes (its expected cost in lots at
 ``max_price``), for a server without jobs.
 
-`Consumer.stop` stops submitting; jobs still running are cancelled
-(``cancel_jobs_on_stop``).
+After its plan's last job it waits for its jobs to end (on the ``jobs``
+channel). `Consumer.stop` stops submitting and waiting; jobs still running are
+cancelled (``cancel_jobs_on_stop``).
 """
 
 from __future__ import annotations
@@ -127,7 +128,9 @@ class PlannedJob:
         inputs: the passages to embed.
         tier: the quality tier.
         budget_cu: the CU budget.
-        lots: the lots its budget needs, ``ceil(budget_cu / lot_cu)``.
+        lots: the lots a job order buys for it: its expected cost, at most
+            the budget, in lots, rounded up (as the exchange does with the
+            real token counts).
         max_price: the most it pays per lot, µcr.
     """
 
@@ -174,7 +177,7 @@ def plan_jobs(
             inputs=inputs,
             tier=config.tier,
             budget_cu=budget_cu,
-            lots=-(-budget_cu // config.lot_cu),
+            lots=-(-min(flops, budget_cu * 10**9) // (config.lot_cu * 10**9)),
             max_price=max(config.tick, willing // config.tick * config.tick),
         )
 
@@ -191,6 +194,9 @@ class ConsumerStats:
         jobs: the status of every accepted job, by job id (``order`` mode: none).
         lots_bought: lots its orders or jobs bought.
         spent: µcr those lots cost (price × lots, fees apart).
+        flops: FLOPs its ended jobs ran.
+        cost: µcr its ended jobs cost (metered usage and fees).
+        refund: µcr its ended jobs got back from escrow.
     """
 
     submitted: int = 0
@@ -199,6 +205,9 @@ class ConsumerStats:
     jobs: dict[str, str] = field(default_factory=dict)
     lots_bought: int = 0
     spent: int = 0
+    flops: int = 0
+    cost: int = 0
+    refund: int = 0
 
 
 class Consumer:
@@ -225,13 +234,19 @@ class Consumer:
         self.stats = ConsumerStats()
         self.sent: list[PlannedJob] = []
         self._stopping = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    def running(self) -> list[str]:
+        """The ids of its accepted jobs that have not ended."""
+        return [j for j, s in self.stats.jobs.items() if s not in _TERMINAL_JOB]
 
     def stop(self) -> None:
         """End `run` (it cancels the running jobs on its way out)."""
         self._stopping.set()
 
     async def run(self) -> None:
-        """Send the plan's jobs at their times until it ends or `stop`."""
+        """Send the plan's jobs at their times until it ends or `stop`; after
+        the last one, wait (until `stop`) for the running jobs to end."""
         listener = asyncio.create_task(self._listen(await self.venue.private()))
         start = asyncio.get_running_loop().time()
         try:
@@ -240,6 +255,9 @@ class Consumer:
                 if await self._stopped_within(delay):
                     break
                 await self._send(job)
+            while self.running() and not self._stopping.is_set():
+                self._changed.clear()
+                await self._wait_change()
         finally:
             if self.config.cancel_jobs_on_stop:
                 await self._cancel_running()
@@ -251,6 +269,15 @@ class Consumer:
             self.stats.submitted,
             self.stats.accepted,
         )
+
+    async def _wait_change(self) -> None:
+        changed = asyncio.create_task(self._changed.wait())
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait((changed, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+            stopping.cancel()
 
     async def _stopped_within(self, delay: float) -> bool:
         if delay <= 0:
@@ -272,7 +299,8 @@ class Consumer:
                     budget_cu=job.budget_cu,
                     max_price=job.max_price,
                 )
-                self.stats.jobs.setdefault(job_id, "queued")
+                # Its first message may have come before the ack.
+                self.stats.jobs.setdefault(job_id, "running")
             else:
                 await self.venue.place(
                     symbol=c.symbol,
@@ -291,9 +319,7 @@ class Consumer:
         self.stats.accepted += 1
 
     async def _cancel_running(self) -> None:
-        for job_id, status in list(self.stats.jobs.items()):
-            if status in _TERMINAL_JOB:
-                continue
+        for job_id in self.running():
             with contextlib.suppress(ClientError):
                 await self.venue.cancel_job(job_id)
 
@@ -304,7 +330,15 @@ class Consumer:
     def _on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "job":
-            self.stats.jobs[str(message["job_id"])] = str(message["status"])
+            job_id, status = str(message["job_id"]), str(message["status"])
+            if self.stats.jobs.get(job_id) in _TERMINAL_JOB:
+                return
+            self.stats.jobs[job_id] = status
+            if status in _TERMINAL_JOB:
+                self.stats.flops += int(message.get("flops") or 0)
+                self.stats.cost += int(message.get("cost") or 0)
+                self.stats.refund += int(message.get("refund") or 0)
+            self._changed.set()
         elif kind == "fill" and message.get("side") == "buy":
             qty = int(message["qty"])
             self.stats.lots_bought += qty
