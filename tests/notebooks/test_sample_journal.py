@@ -1,11 +1,14 @@
 """The sample journal shipped in notebooks/data/sample, which the replay notebook
-opens when ``cux demo`` wrote none, and the script that writes it."""
+opens when ``cux demo`` wrote none, the script that writes it, and the example
+of docs/notebooks.md that reads it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from exchange.analysis import open_market
 from exchange.analysis_compute import leases
@@ -46,3 +49,16 @@ def test_the_shipped_sample_holds_the_records_its_script_writes(tmp_path: Path) 
 
     assert done.returncode == 0, done.stderr
     assert list(read_records(tmp_path / "sample")) == list(read_records(SAMPLE))
+
+
+def test_the_python_example_in_docs_notebooks_runs_on_the_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = (ROOT / "docs" / "notebooks.md").read_text(encoding="utf-8")
+    (block,) = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    monkeypatch.chdir(ROOT)
+    Path("/tmp/prices.png").unlink(missing_ok=True)  # where the example saves
+
+    exec(compile(block, "docs/notebooks.md", "exec"), {"print": lambda *a: None})
+
+    assert Path("/tmp/prices.png").stat().st_size > 0
