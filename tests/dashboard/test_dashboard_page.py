@@ -2,8 +2,9 @@
 
 The page loads with no console error, shows a trade that the test makes over
 the websocket, shows and removes the book level of an order the test places
-and cancels, subscribes again when its book updates have a gap, and shows
-nodes, futures windows and auctions of a busy market. Each test watches an
+and cancels, subscribes again when its book updates have a gap, shows
+nodes, futures windows and auctions of a busy market, and reconnects after a
+server restart. Each test watches an
 instrument of its own (a "desk"), so that the tests share one server.
 """
 
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -255,3 +258,41 @@ async def test_a_busy_market_shows_its_nodes_futures_windows_and_auctions(
             await expect(page.locator("#asks .book-row")).to_have_count(10)
 
     assert dashboard.problems == []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_the_page_reconnects_after_a_server_restart_and_shows_live_data_again(
+    tmp_path: Path, browser: Browser
+) -> None:
+    port = ["--port", str(free_port())]
+    config, data = write_config(tmp_path), tmp_path / "data"
+    first = ServerProcess(config, data, *port)
+    try:
+        async with open_dashboard(browser, first.http, "cpu-SPOT") as dashboard:
+            page = dashboard.page
+            first.stop()
+            await expect(page.locator("#conn")).to_have_class(
+                re.compile(r"\bpill-down\b"), timeout=WAIT_MS
+            )
+            with ServerProcess(config, data, *port) as second:
+                await dashboard.wait_ready("cpu-SPOT")
+                async with connected(second.url, "bob") as bob:
+                    placed = await bob.request(
+                        "place", symbol="cpu-SPOT", side="sell", qty=9, price=1777
+                    )
+                level = page.locator('#asks [data-price="1777"]')
+                await expect(level).to_have_attribute("data-qty", "9", timeout=WAIT_MS)
+                await expect(page.locator("#conn")).to_have_text("live")
+    finally:
+        first.stop()
+
+    assert placed["type"] == "ack", placed
+    # While the server was away, the browser logged its refused connections.
+    assert dashboard.problems
+    assert all("ERR_CONNECTION_REFUSED" in p for p in dashboard.problems)
