@@ -67,6 +67,7 @@ from exchange.protocol_jobs import (
     SubmitJob,
 )
 from exchange.sequencer import Work
+from exchange.sessions import Session
 from matching import (
     CloseJob,
     Code,
@@ -124,6 +125,7 @@ class Dispatcher:
         self._shard_ids = itertools.count(1)
         self._spot: dict[tuple[str, int], LeaseRef] = {}
         self._lease_jobs: dict[tuple[str, int], JobRun] = {}
+        self._queued: list[Shard] = []
         self._counter: Any = None
 
     # -- submitting ---------------------------------------------------------------
@@ -361,6 +363,7 @@ class Dispatcher:
             for lease in run.leases
             if not lease.ended
             and not lease.ending
+            and not lease.failed
             and lease.room > 0
             and (not lease.spot or lease.ends_at - now > LEASE_MARGIN)
         ]
@@ -370,11 +373,10 @@ class Dispatcher:
             if part:
                 self._new_shard(run, lease, [indices[k] for k in part])
         waiting = [indices[k] for k in left]
-        if waiting and run.max_price is not None and not run.closing:
+        if waiting and run.max_price is not None and run.status == "running":
             run.waiting = waiting
-            self._buy(
-                run, self._lots_for(run, sum(costs[k] for k in left)), None, False
-            )
+            lots = self._lots_for(run, sum(costs[k] for k in left))
+            self._buy(run, lots, None, False)
         else:
             for i in waiting:
                 run.failed[i] = "no lease of the job had room for it"
@@ -384,6 +386,7 @@ class Dispatcher:
         """After a top-up purchase: place the inputs waiting for it, or fail them."""
         waiting, run.waiting = run.waiting, []
         if run.status != "running":
+            self._settle_if_finished(run)
             return
         limit, run.max_price = run.max_price, None  # one top-up per round
         try:
@@ -400,21 +403,31 @@ class Dispatcher:
         self._send(shard)
 
     def _send(self, shard: Shard) -> None:
-        node = self._pick_node(shard)
-        if node is None:
+        """Send ``shard`` to an idle node of its provider, or queue it for the
+        first that becomes idle (a node runs one shard at a time)."""
+        candidates = self._candidates(shard)
+        if not candidates:
             self._fail(shard, "no node of the provider is connected")
             return
+        nodes = self.exchange.nodes
+        idle = [node for node in candidates if not nodes.busy(node)]
+        if not idle:
+            self._queued.append(shard)
+            return
+        node = min(idle, key=lambda n: n.node_id)
         run = shard.job
         shard.node = (node.account, node.node_id)
+        shard.session = node.session
         shard.attempts += 1
         cu = shard.cost / FLOPS_PER_CU
         seconds = self.settings.shard_timeout_seconds + 4 * cu * 1000 / max(
             1, node.cu_per_second_milli
         )
-        deadline = self.exchange.clock() + int(seconds * SECOND)
+        speed = getattr(self.exchange.clock, "speed", 1.0)
+        deadline = self.exchange.clock() + int(seconds * speed * SECOND)
         loop = asyncio.get_running_loop()
         shard.timer = loop.call_later(seconds, self._timed_out, shard.shard_id)
-        self.exchange.nodes.busy_add(shard.node, 1)
+        nodes.busy_add(shard.node, 1)
         node.session.send(
             encode(
                 ShardMessage(
@@ -432,24 +445,28 @@ class Dispatcher:
         )
         log.debug("shard %d of job %d sent to %s", shard.shard_id, run.job_id, node)
 
-    def _pick_node(self, shard: Shard) -> Node | None:
+    def _candidates(self, shard: Shard) -> list[Node]:
         lease = shard.lease
-        candidates = [
+        return [
             node
             for node in self.exchange.nodes.of(lease.provider, lease.resource_class)
             if (node.account, node.node_id) not in shard.tried
         ]
-        if not candidates:
-            return None
-        nodes = self.exchange.nodes
-        return min(candidates, key=lambda n: (nodes.busy(n), n.node_id))
 
     def _release_node(self, shard: Shard) -> None:
+        """The node of ``shard`` is done with it: send it the next queued shard."""
         if shard.timer is not None:
             shard.timer.cancel()
             shard.timer = None
-        if shard.node is not None:
-            self.exchange.nodes.busy_add(shard.node, -1)
+        freed, shard.node, shard.session = shard.node, None, None
+        if freed is None:
+            return
+        self.exchange.nodes.busy_add(freed, -1)
+        for waiting in self._queued:
+            if freed in {(n.account, n.node_id) for n in self._candidates(waiting)}:
+                self._queued.remove(waiting)
+                self._send(waiting)
+                break
 
     # -- what nodes send ----------------------------------------------------------
 
@@ -521,35 +538,29 @@ class Dispatcher:
         return True
 
     def node_lost(self, session: object) -> None:
-        """A node's connection closed: its running shards fail."""
+        """A connection closed (its nodes already forgotten): the shards sent
+        over it fail, and queued shards with no node left fail too."""
         for shard in list(self.shards.values()):
-            if shard.node is not None and self._session_of(shard) is session:
+            if shard.node is not None and shard.session is session:
                 self.exchange.nodes.stats(shard.node).failed += 1
                 self._fail(shard, "the node disconnected")
+        for shard in list(self._queued):
+            if shard in self._queued and not self._candidates(shard):
+                self._queued.remove(shard)
+                self._fail(shard, "no node of the provider is connected")
 
     def _own_shard(self, session: object, shard_id: int) -> Shard | None:
         shard = self.shards.get(shard_id)
-        if (
-            shard is None
-            or shard.node is None
-            or self._session_of(shard) is not session
-        ):
+        if shard is None or shard.node is None or shard.session is not session:
             return None
         return shard
-
-    def _session_of(self, shard: Shard) -> object:
-        assert shard.node is not None
-        node = self.exchange.nodes.get(shard.node)
-        return None if node is None else node.session
 
     def _timed_out(self, shard_id: int) -> None:
         shard = self.shards.get(shard_id)
         if shard is None or shard.node is None:
             return
         shard.timer = None
-        node = self.exchange.nodes.get(shard.node)
-        if node is not None:
-            node.session.send(encode(ShardCancelled(shard_id, "deadline passed")))
+        _tell(shard, "deadline passed")
         self.exchange.nodes.stats(shard.node).failed += 1
         self._fail(shard, "the node passed the shard's deadline")
 
@@ -577,42 +588,51 @@ class Dispatcher:
         self._settle_if_finished(run)
 
     def _fail(self, shard: Shard, reason: str, registered: bool = True) -> None:
-        """Shard ``shard`` failed: send it elsewhere or fail its inputs."""
+        """Shard ``shard`` failed: send it to another node of its provider, or
+        its inputs to other leases, or fail them after ``max_attempts``."""
         run = shard.job
-        self._release_node(shard)
         if shard.node is not None:
             shard.tried.add(shard.node)
-        shard.node = None
-        shard.lease.failed = True
+        self._release_node(shard)
         log.warning("shard %d of job %d failed: %s", shard.shard_id, run.job_id, reason)
+        lease = shard.lease
         if run.status != "running":
             self._drop(shard)
             return
         now = self.exchange.clock()
-        lease = shard.lease
         if (
             registered
             and shard.attempts < self.settings.max_attempts
-            and (not lease.spot or lease.ends_at - now > LEASE_MARGIN)
             and not lease.ended
-            and self._pick_node(shard) is not None
+            and not lease.ending
+            and (not lease.spot or lease.ends_at - now > LEASE_MARGIN)
+            and self._candidates(shard)
         ):
             self._send(shard)
             return
+
+        # Its lease takes no more of this job's inputs; they go elsewhere.
         self._drop(shard)
-        if shard.attempts < self.settings.max_attempts:
-            self._lease_done(lease)
-            self._place(run, shard.indices)
-            return
+        lease.failed = True
+        again = []
         for i in shard.indices:
-            run.failed[i] = reason
+            run.tries[i] = run.tries.get(i, 0) + 1
+            if run.tries[i] < self.settings.max_attempts:
+                again.append(i)
+            else:
+                run.failed[i] = reason
         self._lease_done(lease)
-        self._settle_if_finished(run)
+        if again:
+            self._place(run, again)
+        else:
+            self._settle_if_finished(run)
 
     def _drop(self, shard: Shard) -> None:
         shard.lease.room += shard.cost
         shard.job.shards.pop(shard.shard_id, None)
         self.shards.pop(shard.shard_id, None)
+        if shard in self._queued:
+            self._queued.remove(shard)
 
     def _lease_done(self, lease: LeaseRef) -> None:
         """End a spot lease that no shard of its job still needs."""
@@ -621,7 +641,12 @@ class Dispatcher:
             return
         if any(s.lease is lease for s in run.shards.values()):
             return
-        if run.status == "running" and not run.resolved and lease.room > 0:
+        if (
+            run.status == "running"
+            and not run.resolved
+            and not lease.failed
+            and lease.room > 0
+        ):
             return  # inputs may still come to it
         self._end_lease(lease, "failed" if lease.failed else "used_up")
 
@@ -713,11 +738,7 @@ class Dispatcher:
             return False
         run.status = "cancelled"
         for shard in list(run.shards.values()):
-            node = None if shard.node is None else self.exchange.nodes.get(shard.node)
-            if node is not None:
-                node.session.send(
-                    encode(ShardCancelled(shard.shard_id, "job cancelled"))
-                )
+            _tell(shard, "job cancelled")
             self._release_node(shard)
             self._drop(shard)
         for i in range(len(run.texts)):
@@ -777,6 +798,12 @@ class Dispatcher:
     def _publish(self, run: JobRun) -> None:
         data = encode(run.message(self.exchange.clock()))
         self.exchange.hub.publish([Publication("jobs", None, run.account, data)])
+
+
+def _tell(shard: Shard, reason: str) -> None:
+    """Tell the node running ``shard`` to drop it."""
+    if isinstance(shard.session, Session):
+        shard.session.send(encode(ShardCancelled(shard.shard_id, reason)))
 
 
 def _rejection(events: list[Event]) -> tuple[str, str] | None:

@@ -59,6 +59,7 @@ class Shard:
         tried: the nodes it failed on, never sent to again.
         attempts: how many times it was sent.
         timer: its deadline.
+        session: the connection of the node it was sent to.
     """
 
     shard_id: int
@@ -70,6 +71,7 @@ class Shard:
     tried: set[tuple[str, str]] = field(default_factory=set)
     attempts: int = 0
     timer: asyncio.TimerHandle | None = None
+    session: object = None
 
 
 @dataclass(slots=True, eq=False)
@@ -85,6 +87,7 @@ class JobRun:
         planned: the FLOPs of the whole plan.
         leases: the leases it runs on; shards: those not yet finished.
         waiting: inputs waiting for lots being bought for them.
+        tries: how many times each input's shard failed.
         embeddings: one row per input, filled as shards finish.
         done, failed: which inputs finished, which will not run (with why).
         cost, refund: µcr paid (payouts and buyer fees) and given back.
@@ -105,6 +108,7 @@ class JobRun:
     planned: int = 0
     leases: list[LeaseRef] = field(default_factory=list)
     waiting: list[int] = field(default_factory=list)
+    tries: dict[int, int] = field(default_factory=dict)
     shards: dict[int, Shard] = field(default_factory=dict)
     embeddings: np.ndarray | None = None
     done: set[int] = field(default_factory=set)

@@ -152,8 +152,8 @@ class Gateway:
         session.stop()
         self.exchange.metrics.connections.dec()
         log.info("connection of %s closed", session.account or "a visitor")
-        self.exchange.dispatcher.node_lost(session)
         changed = self.exchange.nodes.drop_session(session)
+        self.exchange.dispatcher.node_lost(session)
         if changed:
             log.info("nodes of %s left; capacity registered again", session.account)
             self.exchange.register_capacity(changed)

@@ -1,0 +1,203 @@
+"""Faults on real processes: a node killed mid-shard, a node that inflates its
+bill, a job cancelled while it waits for a node."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+from dispatch_harness import (
+    SYMBOL,
+    TEXTS,
+    asks,
+    start_node,
+    stop,
+    wait_until,
+    write_config,
+)
+from server_harness import Client, ServerProcess, connected, recovered_engine
+
+HERE = Path(__file__).resolve().parent
+
+LONG_TEXTS = [
+    " ".join(
+        f"Sentence {j} of passage {i} says that compute is bought in lots and "
+        "metered in units of a billion operations."
+        for j in range(8)
+    )
+    for i in range(48)
+]
+"""48 inputs near the model's 256-token limit: a shard of them runs seconds."""
+
+
+def account(server: ServerProcess, key: str) -> dict[str, int]:
+    body: dict[str, int] = server.get_signed(key, "/api/v1/account").body
+    return body
+
+
+def node(server: ServerProcess, node_id: str) -> dict[str, Any]:
+    nodes = server.get("/api/v1/nodes").body["nodes"]
+    return next((n for n in nodes if n["node_id"] == node_id), {})
+
+
+async def finish(client: Client, job_id: str, timeout: float = 150) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        reply = await client.request("get_job", job_id=job_id)
+        if reply["job"]["status"] != "running":
+            return reply["job"]  # type: ignore[no-any-return]
+        assert asyncio.get_running_loop().time() < deadline, reply["job"]
+        await asyncio.sleep(0.2)
+
+
+def conserved(server: ServerProcess, config: Path) -> None:
+    """The journal replays into an engine whose invariants hold, money included."""
+    engine = recovered_engine(server.data, config)
+    engine.check()
+    ledger = engine.ledger
+    held = sum(ledger.available) + sum(ledger.held) + sum(ledger.escrow)
+    assert held + ledger.fee_income == ledger.deposits - ledger.withdrawals
+
+
+def test_a_node_killed_mid_shard_has_its_shard_run_on_the_other_provider(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    with ServerProcess(config, tmp_path / "data") as server:
+        doomed = start_node(server, "p1", "n1", cost_per_hour=0.5, max_cu=0.5)
+        spare = start_node(server, "p2", "n2", cost_per_hour=8.0, max_cu=2.0)
+        try:
+            wait_until(lambda: len(asks(server)) == 2, what="two quotes")
+
+            async def scenario() -> dict[str, Any]:
+                async with connected(server.url, "alice") as alice:
+                    ack = await alice.request(
+                        "submit_job",
+                        symbol=SYMBOL,
+                        inputs=LONG_TEXTS,
+                        budget_cu=5000,
+                        max_price=10**6,
+                    )
+                    assert ack["type"] == "ack", ack
+                    await asyncio.to_thread(
+                        wait_until, lambda: node(server, "n1").get("busy"), 60
+                    )
+                    doomed.send_signal(signal.SIGKILL)
+                    return await finish(alice, ack["job_id"])
+
+            job = asyncio.run(scenario())
+            n1 = wait_until(lambda: node(server, "n1") == {} and True, what="n1 gone")
+            spare_stats = node(server, "n2")["reputation"]
+            alice = account(server, "alice")
+        finally:
+            logs = stop(doomed, spare)
+        assert n1
+        assert job["status"] == "done", (job, logs)
+        assert job["done_inputs"] == len(LONG_TEXTS)
+        assert spare_stats["shards_done"] >= 2  # its own shard and n1's
+        assert alice["held"] == alice["escrow"] == 0
+    conserved(server, config)
+
+
+def test_a_node_that_inflates_its_bill_is_refused_and_not_paid(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    with ServerProcess(config, tmp_path / "data") as server:
+        cheat = start_node(
+            server,
+            "p1",
+            "n1",
+            cost_per_hour=0.05,
+            script=str(HERE / "inflating_node.py"),
+        )
+        honest = start_node(server, "p2", "n2", cost_per_hour=4.0, max_cu=1.0)
+        try:
+            wait_until(lambda: len(asks(server)) == 2, what="two quotes")
+
+            async def scenario() -> dict[str, Any]:
+                async with connected(server.url, "alice") as alice:
+                    ack = await alice.request(
+                        "submit_job",
+                        symbol=SYMBOL,
+                        inputs=TEXTS,
+                        budget_cu=1000,
+                        max_price=10**6,
+                    )
+                    assert ack["type"] == "ack", ack
+                    return await finish(alice, ack["job_id"])
+
+            job = asyncio.run(scenario())
+            cheat_stats = node(server, "n1")["reputation"]
+            honest_stats = node(server, "n2")["reputation"]
+            cheat_account = account(server, "p1")
+        finally:
+            logs = stop(cheat, honest)
+        assert job["status"] == "done", (job, logs)
+        assert cheat_stats["shards_failed"] >= 1, logs
+        assert cheat_stats["shards_done"] == 0
+        assert cheat_stats["reputation_bps"] == 0
+        assert honest_stats["shards_done"] >= 1
+        assert cheat_account["available"] == 0  # paid nothing
+        assert cheat_account["escrow"] == 0
+        assert "REPORT_REJECTED" in logs or "not accepted" in logs
+    conserved(server, config)
+
+
+def test_cancelling_a_job_waiting_for_a_node_releases_its_leases_at_once(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    with ServerProcess(config, tmp_path / "data") as server:
+        only = start_node(server, "p1", "n1", cost_per_hour=0.5, max_cu=2.0)
+        try:
+            [[_, quoted]] = wait_until(lambda: asks(server), what="a quote")
+
+            async def scenario() -> tuple[dict[str, Any], dict[str, Any], Any]:
+                async with connected(server.url, "alice") as alice:
+                    await alice.request("subscribe", channels=["jobs"])
+                    first = await alice.request(
+                        "submit_job",
+                        symbol=SYMBOL,
+                        inputs=LONG_TEXTS,
+                        budget_cu=5000,
+                        max_price=10**6,
+                    )
+                    second = await alice.request(
+                        "submit_job",
+                        symbol=SYMBOL,
+                        inputs=TEXTS[:8],
+                        budget_cu=100,
+                        max_price=10**6,
+                    )
+                    assert first["type"] == second["type"] == "ack", (first, second)
+                    # The node runs the first job's shard; the second waits.
+                    assert node(server, "n1")["busy"] == 1
+                    during = account(server, "alice")
+                    cancelled = await alice.request(
+                        "cancel_job", job_id=second["job_id"]
+                    )
+                    assert cancelled["type"] == "ack", cancelled
+                    second_job = await finish(alice, second["job_id"], 20)
+                    after_cancel = account(server, "alice")
+                    first_job = await finish(alice, first["job_id"])
+                    return first_job, second_job, (during, after_cancel)
+
+            first, second, (during, after_cancel) = asyncio.run(scenario())
+            final = account(server, "alice")
+            [[_, requoted]] = wait_until(
+                lambda: [a for a in asks(server) if a[1] == quoted], what="requote"
+            )
+        finally:
+            logs = stop(only)
+        assert second["status"] == "cancelled", (second, logs)
+        assert second["flops"] == 0
+        # Its whole escrow came back at once; only the buyer's fee was spent.
+        assert after_cancel["escrow"] == during["escrow"] - second["refund"]
+        assert second["cost"] > 0
+        assert second["refund"] > 0
+        assert first["status"] == "done", (first, logs)
+        assert final["held"] == final["escrow"] == 0
+        # The provider's capacity is all free again: it quotes it all.
+        assert requoted == quoted
+    conserved(server, config)
