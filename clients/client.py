@@ -47,7 +47,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -66,12 +66,11 @@ from clients.errors import (
     RequestTimeout,
     error_for,
 )
+from clients.jobs import JobsMixin
 from clients.messages import (
     Balance,
     Fill,
     Heartbeat,
-    Job,
-    JobUpdate,
     OpenOrder,
     OrderResult,
     OrderUpdate,
@@ -154,7 +153,7 @@ _envelope = msgspec.json.Decoder(_Envelope)
 _encoder = msgspec.json.Encoder()
 
 
-class Client:
+class Client(JobsMixin):
     """A connection to a cux server, logged in as ``key`` when given.
 
     Args:
@@ -499,101 +498,6 @@ class Client:
         if keys:
             await self._subscribe_keys(keys, internal=True)
 
-    # -- jobs -----------------------------------------------------------------------
-
-    async def submit_job(
-        self,
-        symbol: str,
-        inputs: list[str],
-        *,
-        tier: str = "exact",
-        budget_cu: int | None = None,
-        max_price: int | None = None,
-        leases: list[int] | None = None,
-        timeout: float | None = None,
-    ) -> str:
-        """Submit an embedding job; its id.
-
-        Args:
-            symbol: the instrument whose capacity runs it (``cpu-SPOT``).
-            inputs: the sentences to embed.
-            tier: ``exact`` (default), ``high``, ``balanced`` or ``fast``.
-            budget_cu: the most CU the job may spend; None: no budget.
-            max_price: buy spot lots with an IOC order up to this price (µcr
-                per lot) and run on them.
-            leases: or run on these leases the account holds.
-
-        Raises:
-            JobError, InsufficientFunds, ...: the job was refused.
-        """
-        ack = await self._call(
-            "submit_job",
-            _Ack,
-            timeout,
-            symbol=symbol,
-            inputs=inputs,
-            tier=tier,
-            budget_cu=budget_cu,
-            max_price=max_price,
-            leases=leases,
-        )
-        assert ack.job_id is not None
-        return ack.job_id
-
-    async def get_job(self, job_id: str, *, timeout: float | None = None) -> Job:
-        """A job's status, bill and (once done) results.
-
-        Raises:
-            JobError: no job of the account has this id (UNKNOWN_JOB).
-        """
-        return await self._call("get_job", Job, timeout, job_id=str(job_id))
-
-    async def cancel_job(self, job_id: str, *, timeout: float | None = None) -> None:
-        """Cancel a job that has not finished."""
-        await self._call("cancel_job", _Ack, timeout, job_id=str(job_id))
-
-    async def job_updates(self, job_id: str) -> AsyncIterator[JobUpdate]:
-        """The ``jobs`` channel's updates of one job, until it is terminal.
-
-        After a reconnection the job is read again with `get_job`, and an
-        update made from it is yielded if it changed meanwhile.
-        """
-        job_id = str(job_id)
-        async with await self.subscribe("jobs") as sub:
-            job = await self.get_job(job_id)
-            last = _job_update(job)
-            yield last
-            while not last.done:
-                message = await sub.__anext__()
-                if isinstance(message, Resync):
-                    update = _job_update(await self.get_job(job_id))
-                elif isinstance(message, JobUpdate) and message.job_id == job_id:
-                    update = message
-                else:
-                    continue
-                if update != last:
-                    last = update
-                    yield update
-
-    async def wait_job(
-        self,
-        job_id: str,
-        *,
-        timeout: float | None = None,
-        on_update: Callable[[JobUpdate], object] | None = None,
-    ) -> Job:
-        """Wait until a job is done, failed or cancelled; the job with its
-        results. ``on_update`` is called with each update on the way.
-
-        Raises:
-            TimeoutError: it did not finish within ``timeout`` seconds.
-        """
-        async with asyncio.timeout(timeout):
-            async for update in self.job_updates(job_id):
-                if on_update is not None:
-                    on_update(update)
-            return await self.get_job(job_id)
-
     # -- requests -------------------------------------------------------------------
 
     async def _call(
@@ -886,18 +790,3 @@ class Client:
         keys += [key for key in self._internal if key[0] in names]
         if keys:
             self._spawn(self._subscribe_keys(keys, internal=False))
-
-
-def _job_update(job: Job) -> JobUpdate:
-    done = sum(result is not None for result in job.results)
-    return JobUpdate(
-        job.job_id,
-        job.status,
-        job.inputs,
-        job.inputs if job.done else done,
-        job.flops,
-        job.budget_flops,
-        job.cost,
-        job.refund,
-        job.reason,
-    )

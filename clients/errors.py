@@ -29,7 +29,9 @@ ClientError
     ├── NotTrading         NOT_TRADING
     ├── InvalidOrder       INVALID_*, PRICE_NOT_ON_TICK, NOTHING_TO_AMEND,
     │                      WOULD_TRADE, UNKNOWN_SYMBOL
-    └── JobError           UNKNOWN_JOB, INVALID_JOB
+    └── JobError           UNKNOWN_JOB, INVALID_JOB, UNKNOWN_TIER,
+                           JOB_UNFILLED, JOBS_UNAVAILABLE, JOB_ENDED,
+                           UNKNOWN_SHARD, REPORT_REJECTED
 ```
 """
 
@@ -146,7 +148,10 @@ class InvalidOrder(ServerError):
 
 
 class JobError(ServerError):
-    """A job request was refused: unknown job, or a job that cannot run."""
+    """A job request was refused: an unknown job or tier, a job that cannot
+    run (nothing on offer at its ``max_price``, no jobs on this exchange), or
+    one that has already ended; for nodes, an unknown shard or a report that
+    differs from the metering plan."""
 
 
 _CLASSES: Final[dict[str, type[ServerError]]] = {
@@ -180,6 +185,12 @@ _CLASSES: Final[dict[str, type[ServerError]]] = {
     "WOULD_TRADE": InvalidOrder,
     "UNKNOWN_JOB": JobError,
     "INVALID_JOB": JobError,
+    "UNKNOWN_TIER": JobError,
+    "JOB_UNFILLED": JobError,
+    "JOBS_UNAVAILABLE": JobError,
+    "JOB_ENDED": JobError,
+    "UNKNOWN_SHARD": JobError,
+    "REPORT_REJECTED": JobError,
 }
 """The exception class of each code; any other code raises `ServerError`."""
 

@@ -100,27 +100,39 @@ class PlacedOrder(msgspec.Struct, frozen=True):
 
 class JobOutput(msgspec.Struct, frozen=True):
     """One input's result: its normalised embedding, the tokens and layers it
-    ran, how it exited (``full``, or ``budget`` when its share ran out) and the
-    FLOPs it was billed for."""
+    ran, how it exited (``full``, ``tier``, or ``budget`` when its share ran
+    out) and the FLOPs it was billed for."""
 
     embedding: list[float]
     tokens: int
     layers: int
+    exit: str
     flops: int
-    exit: str = "full"
 
 
 class Job(msgspec.Struct, frozen=True):
-    """A job as ``get_job`` reports it. ``results`` has one entry per input,
-    in input order (None for an input that did not run); it is empty until
-    the job is done. ``cost`` and ``refund`` are µcr."""
+    """A job as ``get_job`` reports it.
+
+    ``status`` is ``running``, then ``done``, ``failed`` or ``cancelled``.
+    ``done_inputs`` and ``failed_inputs`` count the inputs finished so far;
+    ``flops`` is what they were billed, ``budget_flops`` the job's budget and
+    ``full_flops`` what all its inputs cost at full depth. ``cost`` is what the
+    account paid so far (µcr, fees included), ``refund`` what came back from
+    escrow. ``results`` has one entry per input, in input order (None for an
+    input that did not run, or not yet); it is empty when asked for without
+    results.
+    """
 
     job_id: str
     status: str
+    symbol: str = ""
+    tier: str = ""
     inputs: int = 0
+    done_inputs: int = 0
+    failed_inputs: int = 0
     flops: int = 0
-    budget_flops: int | None = None
-    full_flops: int | None = None
+    budget_flops: int = 0
+    full_flops: int = 0
     cost: int = 0
     refund: int = 0
     reason: str | None = None
@@ -128,6 +140,7 @@ class Job(msgspec.Struct, frozen=True):
 
     @property
     def done(self) -> bool:
+        """Whether the job has ended (done, failed or cancelled)."""
         return self.status in TERMINAL_JOB_STATUSES
 
 
@@ -283,17 +296,23 @@ class LeaseUpdate(_Message, tag="lease", frozen=True):
 
 
 class JobUpdate(_Message, tag="job", frozen=True):
-    """A change of one of the account's jobs (channel ``jobs``)."""
+    """A change of one of the account's jobs (channel ``jobs``); the fields
+    are `Job`'s, without the results."""
 
     job_id: str
     status: str
+    symbol: str = ""
+    tier: str = ""
     inputs: int = 0
     done_inputs: int = 0
+    failed_inputs: int = 0
     flops: int = 0
-    budget_flops: int | None = None
+    budget_flops: int = 0
+    full_flops: int = 0
     cost: int = 0
     refund: int = 0
     reason: str | None = None
+    ts: int = 0
 
     @property
     def done(self) -> bool:

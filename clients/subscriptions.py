@@ -133,6 +133,13 @@ class Subscription:
         """Messages received and not read yet."""
         return sum(item is not _END for item in self._queue)
 
+    def drain(self) -> list[Message]:
+        """Every message received and not read yet, without waiting."""
+        out: list[Message] = []
+        while self._queue and self._queue[0] is not _END:
+            out.append(self._queue.popleft())  # type: ignore[arg-type]
+        return out
+
     async def close(self) -> None:
         """Stop the subscription; the client unsubscribes the channels nobody
         else reads. Messages already buffered can still be read."""

@@ -3,8 +3,8 @@
 ``cux serve`` runs the exchange server; ``cux replay`` rebuilds a market from
 its journal (see `exchange.cli_replay`); ``cux demo`` is, so far, a core-only
 scenario (see `exchange.demo_core`); ``cux node`` runs a provider node (see
-`providers.node_cli`); the client commands of DESIGN.md section 10 arrive with
-the parts they drive. ``python -m exchange``
+`providers.node_cli`); the client commands (``cux book``, ``cux trade``,
+``cux job`` ...) are in `clients.cli`. ``python -m exchange``
 is the same command.
 """
 
@@ -18,6 +18,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+from clients.cli import add_client_commands
 from exchange.cli_replay import add_replay_command
 from exchange.demo_core import CONFIG, SYMBOL, DemoRun, run_demo
 from exchange.tables import Column, credits, render_table
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replay_command(commands)
     add_node_command(commands)
+    add_client_commands(commands)
     return parser
 
 

@@ -1,0 +1,479 @@
+"""The client commands of ``cux``: book, trade, orders, cancel, amend, balance, job.
+
+`add_client_commands` registers them on ``cux``'s subcommands. Each takes the
+server and the credentials from ``--url``, ``--key``, ``--secret``, else from
+``CUX_URL``, ``CUX_KEY``, ``CUX_SECRET``, else from the config file (see
+`clients.config`). Output is a table for people, or one JSON document with
+``--json``.
+
+Exit codes: 0 done; 1 the server refused the request (the error's code and
+message are printed: on stderr, and also as ``{"error": {...}}`` with
+``--json``); 2 a usage, configuration or connection problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from clients.config import ClientConfig, resolve
+
+__all__ = ["add_client_commands"]
+
+Handler = Callable[[argparse.Namespace, ClientConfig], Awaitable[int]]
+
+
+def add_client_commands(commands: Any) -> None:
+    """Add the client subcommands to ``commands`` (what
+    ``ArgumentParser.add_subparsers`` returned)."""
+    common = _common_options()
+
+    book = commands.add_parser(
+        "book",
+        parents=[common],
+        help="show an instrument's order book, live",
+        description="Show the book of SYMBOL, the spread and the latest trades, "
+        "refreshing in place until Ctrl-C (or --duration). --once or --json "
+        "print it once. Needs no credentials.",
+    )
+    book.add_argument("symbol", metavar="SYMBOL")
+    book.add_argument(
+        "--depth", type=_positive, default=10, help="levels a side (default: 10)"
+    )
+    book.add_argument(
+        "--trades", type=_positive, default=10, help="latest trades shown (default: 10)"
+    )
+    book.add_argument("--once", action="store_true", help="print once and exit")
+    book.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this",
+    )
+    book.set_defaults(handler=_book, command_name="book")
+
+    trade = commands.add_parser(
+        "trade",
+        parents=[common],
+        help="place an order",
+        description="Place an order: a limit order with --price, else a market "
+        "order. Prints the order and what it did on arrival.",
+    )
+    trade.add_argument("side", choices=("buy", "sell"))
+    trade.add_argument("symbol", metavar="SYMBOL")
+    trade.add_argument("qty", type=_positive, metavar="QTY", help="lots")
+    trade.add_argument("--price", type=_positive, help="µcr per lot (limit order)")
+    trade.add_argument(
+        "--tif",
+        choices=("GTC", "IOC", "FOK", "GTD"),
+        help="time in force (default: GTC for a limit order, IOC for a market one)",
+    )
+    trade.add_argument("--expire-at", type=_positive, metavar="NS", help="for GTD")
+    trade.add_argument("--post-only", action="store_true")
+    trade.add_argument("--client-order-id", metavar="ID")
+    trade.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wait up to this long for the order to be filled, cancelled or expired",
+    )
+    trade.set_defaults(handler=_trade, command_name="trade")
+
+    orders = commands.add_parser(
+        "orders", parents=[common], help="list your open orders"
+    )
+    orders.add_argument("--symbol", help="only this instrument")
+    orders.set_defaults(handler=_orders, command_name="orders")
+
+    cancel = commands.add_parser(
+        "cancel",
+        parents=[common],
+        help="cancel orders",
+        description="Cancel the orders given by id, or all open orders with --all.",
+    )
+    cancel.add_argument("order_ids", nargs="*", metavar="ORDER_ID")
+    cancel.add_argument("--all", action="store_true", help="every open order")
+    cancel.add_argument("--symbol", help="with --all: only this instrument")
+    cancel.set_defaults(handler=_cancel, command_name="cancel")
+
+    amend = commands.add_parser(
+        "amend", parents=[common], help="change an open order's quantity or price"
+    )
+    amend.add_argument("order_id", metavar="ORDER_ID")
+    amend.add_argument("--qty", type=_positive, help="new open quantity, lots")
+    amend.add_argument("--price", type=_positive, help="new price, µcr per lot")
+    amend.set_defaults(handler=_amend, command_name="amend")
+
+    balance = commands.add_parser(
+        "balance", parents=[common], help="show your balances"
+    )
+    balance.set_defaults(handler=_balance, command_name="balance")
+
+    _add_job_commands(commands, common)
+
+
+def _add_job_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    job = commands.add_parser("job", help="submit and follow embedding jobs")
+    jobs = job.add_subparsers(title="job commands", metavar="COMMAND")
+    jobs.required = True
+
+    submit = jobs.add_parser(
+        "submit",
+        parents=[common],
+        help="submit a job and wait for its result",
+        description="Submit the sentences of FILE (one per line; a .json file "
+        "holds a list of strings; - reads stdin) as an embedding job, show its "
+        "progress and then its result.",
+    )
+    submit.add_argument("file", metavar="FILE")
+    submit.add_argument("--symbol", default="cpu-SPOT", help="default: cpu-SPOT")
+    submit.add_argument(
+        "--tier",
+        default="exact",
+        choices=("exact", "high", "balanced", "fast"),
+        help="quality tier (default: exact)",
+    )
+    submit.add_argument(
+        "--max-price", type=_positive, help="buy spot lots up to this price (µcr/lot)"
+    )
+    submit.add_argument(
+        "--budget-cu", type=_positive, required=True, help="the most CU to spend"
+    )
+    submit.add_argument(
+        "--lease",
+        type=_positive,
+        action="append",
+        dest="leases",
+        metavar="ID",
+        help="run on this lease you hold (repeatable), instead of --max-price",
+    )
+    submit.add_argument(
+        "--no-wait", action="store_true", help="print the job id and exit"
+    )
+    submit.add_argument(
+        "--embeddings", action="store_true", help="with --json: include embeddings"
+    )
+    submit.set_defaults(handler=_job_submit, command_name="job submit")
+
+    get = jobs.add_parser("get", parents=[common], help="show a job")
+    get.add_argument("job_id", metavar="ID")
+    get.add_argument(
+        "--embeddings", action="store_true", help="with --json: include embeddings"
+    )
+    get.set_defaults(handler=_job_get, command_name="job get")
+
+    cancel = jobs.add_parser("cancel", parents=[common], help="cancel a job")
+    cancel.add_argument("job_id", metavar="ID")
+    cancel.set_defaults(handler=_job_cancel, command_name="job cancel")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection")
+    group.add_argument(
+        "--url", help="server (env CUX_URL; default ws://127.0.0.1:8700/ws)"
+    )
+    group.add_argument("--key", help="account key (env CUX_KEY)")
+    group.add_argument("--secret", help="account secret (env CUX_SECRET)")
+    group.add_argument(
+        "--config",
+        type=Path,
+        dest="client_config",
+        metavar="FILE",
+        help="client config file (default: ~/.config/cux/client.toml)",
+    )
+    group.add_argument("--profile", help="a [profiles.NAME] of the config file")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="per request (default: 10)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON")
+    common.set_defaults(run=run)
+    return common
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# -- running ------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a client command: resolve the settings, run its handler, and turn
+    errors into messages and exit codes."""
+    from clients.errors import ClientError, ConfigError, ServerError
+
+    name = f"cux {args.command_name}"
+    try:
+        config = resolve(
+            url=args.url,
+            key=args.key,
+            secret=args.secret,
+            config=args.client_config,
+            profile=args.profile,
+        )
+        status: int = asyncio.run(args.handler(args, config))
+        return status
+    except ServerError as exc:
+        if args.json:
+            print(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
+        print(f"{name}: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except (ClientError, OSError, TimeoutError) as exc:
+        print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _client(config: ClientConfig, args: argparse.Namespace, *, login: bool) -> Any:
+    from clients.client import Backoff, Client
+
+    key, secret = config.require_credentials() if login else (None, None)
+    return Client(
+        config.url,
+        key,
+        secret,
+        request_timeout=args.timeout,
+        backoff=Backoff(attempts=5),
+    )
+
+
+def _print(args: argparse.Namespace, data: Any, renderable: Any) -> None:
+    if args.json:
+        print(json.dumps(data))
+    else:
+        _console().print(renderable)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=120)
+    return console
+
+
+# -- the commands -------------------------------------------------------------------
+
+
+async def _book(args: argparse.Namespace, config: ClientConfig) -> int:
+    from clients.cli_render import book_json, book_view
+    from clients.live import LiveBook
+    from clients.messages import TradeMessage
+    from clients.rest import RestClient
+
+    async with _client(config, args, login=False) as cux:
+        trades: deque[TradeMessage] = deque(maxlen=args.trades)
+        feed = await cux.subscribe(f"trades.{args.symbol}")
+        book = await LiveBook.open(cux, args.symbol)
+        async with RestClient(config.url, timeout=args.timeout) as rest:
+            trades.extend(await rest.trades(args.symbol, args.trades))
+        await book.wait_synced(args.timeout)
+        await cux.sync()
+        _drain(feed, trades)
+        if args.json or args.once:
+            newest = list(reversed(trades))
+            _print(
+                args,
+                book_json(book.mirror, args.depth, newest),
+                book_view(book.mirror, args.depth, newest),
+            )
+            return 0
+        await _live(args, book, feed, trades)
+    return 0
+
+
+async def _live(args: argparse.Namespace, book: Any, feed: Any, trades: Any) -> None:
+    from rich.live import Live
+
+    from clients.cli_render import book_view
+
+    def view() -> Any:
+        return book_view(book.mirror, args.depth, list(reversed(trades)))
+
+    loop = asyncio.get_running_loop()
+    stop = None if args.duration is None else loop.time() + args.duration
+    with Live(view(), console=_console(), refresh_per_second=8) as live:
+        while stop is None or loop.time() < stop:
+            left = None if stop is None else max(stop - loop.time(), 0.0)
+            with contextlib.suppress(TimeoutError):
+                await book.changed(timeout=min(left or 0.25, 0.25))
+            _drain(feed, trades)
+            live.update(view())
+
+
+def _drain(feed: Any, trades: Any) -> None:
+    """Move the trades the subscription holds into ``trades`` (oldest first),
+    skipping those already there (from the REST history)."""
+    from clients.messages import TradeMessage
+
+    last = trades[-1].trade_id if trades else 0
+    for message in feed.drain():
+        if isinstance(message, TradeMessage) and message.trade_id > last:
+            trades.append(message)
+            last = message.trade_id
+
+
+async def _trade(args: argparse.Namespace, config: ClientConfig) -> int:
+    from clients.cli_render import order_json, order_table
+
+    async with _client(config, args, login=True) as cux:
+        placed = await cux.place(
+            args.symbol,
+            args.side,
+            args.qty,
+            args.price,
+            tif=args.tif,
+            expire_at=args.expire_at,
+            post_only=args.post_only,
+            client_order_id=args.client_order_id,
+        )
+        if args.wait is not None:
+            try:
+                result = await cux.wait_order(placed.order_id, args.wait)
+            except TimeoutError:
+                result = cux.orders_tracker.get(placed.order_id)
+        else:
+            await cux.sync()
+            result = cux.orders_tracker.get(placed.order_id)
+        _print(args, order_json(placed, result), order_table(placed, result))
+    return 0
+
+
+async def _orders(args: argparse.Namespace, config: ClientConfig) -> int:
+    from clients.cli_render import orders_table, to_builtins
+
+    async with _client(config, args, login=True) as cux:
+        orders = await cux.orders(args.symbol)
+        _print(args, {"orders": to_builtins(orders)}, orders_table(orders))
+    return 0
+
+
+async def _cancel(args: argparse.Namespace, config: ClientConfig) -> int:
+    if args.all == bool(args.order_ids):
+        print("cux cancel: give order ids, or --all", file=sys.stderr)
+        return 2
+    async with _client(config, args, login=True) as cux:
+        if args.all:
+            count = await cux.cancel_all(args.symbol)
+            _print(args, {"cancelled": count}, f"cancelled {count} orders")
+            return 0
+        for order_id in args.order_ids:
+            await cux.cancel(order_id)
+        ids = list(args.order_ids)
+        _print(args, {"cancelled": ids}, f"cancelled {', '.join(ids)}")
+    return 0
+
+
+async def _amend(args: argparse.Namespace, config: ClientConfig) -> int:
+    async with _client(config, args, login=True) as cux:
+        await cux.amend(args.order_id, qty=args.qty, price=args.price)
+        listed = [o for o in await cux.orders() if o.order_id == args.order_id]
+        order = listed[0] if listed else None
+        data = {"order_id": args.order_id, "qty": args.qty, "price": args.price}
+        text = f"amended {args.order_id}"
+        if order is not None:
+            text += f": {order.leaves} open at {order.price}"
+        _print(args, data, text)
+    return 0
+
+
+async def _balance(args: argparse.Namespace, config: ClientConfig) -> int:
+    from clients.cli_render import balance_table, to_builtins
+
+    async with _client(config, args, login=True) as cux:
+        balance = await cux.balance()
+        data = {"account": cux.account, **to_builtins(balance)}
+        _print(args, data, balance_table(cux.account, balance))
+    return 0
+
+
+async def _job_submit(args: argparse.Namespace, config: ClientConfig) -> int:
+    from clients.cli_render import job_json, job_table
+
+    inputs = _read_inputs(args.file)
+    async with _client(config, args, login=True) as cux:
+        job_id = await cux.submit_job(
+            args.symbol,
+            inputs,
+            tier=args.tier,
+            budget_cu=args.budget_cu,
+            max_price=args.max_price,
+            leases=args.leases,
+        )
+        if args.no_wait:
+            _print(args, {"job_id": job_id}, f"job {job_id} submitted")
+            return 0
+        job = await _follow(cux, job_id, len(inputs), quiet=args.json)
+        _print(args, job_json(job, embeddings=args.embeddings), job_table(job))
+    return 0 if job.status == "done" else 1
+
+
+async def _follow(cux: Any, job_id: str, inputs: int, *, quiet: bool) -> Any:
+    """Wait for the job, with a progress bar on stderr unless ``quiet``."""
+    if quiet:
+        return await cux.wait_job(job_id)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("job {task.fields[job]} {task.fields[status]}"),)
+    with Progress(
+        *columns, BarColumn(), MofNCompleteColumn(), console=_console(stderr=True)
+    ) as progress:
+        task = progress.add_task("job", total=inputs, job=job_id, status="queued")
+
+        def update(message: Any) -> None:
+            progress.update(task, completed=message.done_inputs, status=message.status)
+
+        return await cux.wait_job(job_id, on_update=update)
+
+
+def _read_inputs(name: str) -> list[str]:
+    text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    if name.endswith(".json"):
+        data = json.loads(text)
+        if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
+            raise SystemExit(f"cux job submit: {name} must hold a list of strings")
+        return data
+    return [line for line in (raw.strip() for raw in text.splitlines()) if line]
+
+
+async def _job_get(args: argparse.Namespace, config: ClientConfig) -> int:
+    from clients.cli_render import job_json, job_table
+
+    async with _client(config, args, login=True) as cux:
+        job = await cux.get_job(args.job_id)
+        _print(args, job_json(job, embeddings=args.embeddings), job_table(job))
+    return 0
+
+
+async def _job_cancel(args: argparse.Namespace, config: ClientConfig) -> int:
+    async with _client(config, args, login=True) as cux:
+        await cux.cancel_job(args.job_id)
+        _print(args, {"cancelled": args.job_id}, f"cancelled job {args.job_id}")
+    return 0

@@ -1,0 +1,188 @@
+"""Jobs from the client's side: submit, read, follow, wait, cancel.
+
+`JobsMixin` gives `clients.Client` its job calls. A job's results come in pages
+(the server sends at most 256 a time); `get_job` reads them all. Progress is
+the private ``jobs`` channel: `job_updates` subscribes to it and yields one
+job's updates until the job ends, reading the job again after a reconnection
+(the updates sent meanwhile were missed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from clients.messages import Job, JobOutput, JobUpdate, Resync
+
+if TYPE_CHECKING:
+    from clients.subscriptions import Subscription
+
+__all__ = ["JobsMixin"]
+
+T = TypeVar("T")
+
+PAGE = 256
+"""Results asked for per ``get_job`` request (the server's most)."""
+
+
+class _JobAck(msgspec.Struct):
+    job_id: str | None = None
+
+
+class _JobPage(msgspec.Struct):
+    job: JobUpdate
+    offset: int
+    results: list[JobOutput | None]
+    next_offset: int | None
+
+
+class JobsMixin:
+    """The job calls of `clients.Client`."""
+
+    if TYPE_CHECKING:
+
+        async def _call(
+            self,
+            op: str,
+            result: type[T],
+            timeout: float | None,
+            *,
+            internal: bool = False,
+            **fields: Any,
+        ) -> T: ...
+
+        async def subscribe(
+            self,
+            *channels: str,
+            depth: int | None = None,
+            max_queue: int | None = None,
+        ) -> Subscription: ...
+
+    async def submit_job(
+        self,
+        symbol: str,
+        inputs: list[str],
+        *,
+        budget_cu: int,
+        tier: str = "exact",
+        max_price: int | None = None,
+        leases: list[int] | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """Submit an embedding job; its id.
+
+        Args:
+            symbol: the instrument whose capacity runs it (``cpu-SPOT``).
+            inputs: the texts to embed (1 to 1,024, each at most 8,192
+                characters).
+            budget_cu: the most CU the job may spend (each input gets its
+                share; what it does not spend is refunded).
+            tier: ``exact`` (default), ``high``, ``balanced`` or ``fast``.
+            max_price: a job order: buy spot lots IOC up to this price (µcr
+                per lot) and run on them.
+            leases: or run on these live leases of ``symbol`` the account
+                bought.
+
+        Raises:
+            JobError: refused (``JOB_UNFILLED``: nothing on offer at
+                ``max_price``; ``INVALID_JOB``, ``UNKNOWN_TIER``, ...).
+            InsufficientFunds: the account cannot pay for the lots.
+        """
+        ack = await self._call(
+            "submit_job",
+            _JobAck,
+            timeout,
+            symbol=symbol,
+            inputs=inputs,
+            budget_cu=budget_cu,
+            tier=tier,
+            max_price=max_price,
+            leases=leases,
+        )
+        assert ack.job_id is not None
+        return ack.job_id
+
+    async def get_job(
+        self, job_id: str, *, results: bool = True, timeout: float | None = None
+    ) -> Job:
+        """A job's status and bill, and with ``results`` every input's result
+        so far (all pages).
+
+        Raises:
+            JobError: no job of the account has this id (``UNKNOWN_JOB``).
+        """
+        limit = PAGE if results else 1
+        page = await self._page(job_id, 0, limit, timeout)
+        outputs = list(page.results)
+        while results and page.next_offset is not None:
+            page = await self._page(job_id, page.next_offset, limit, timeout)
+            outputs.extend(page.results)
+        fields = msgspec.structs.asdict(page.job)
+        del fields["ts"]
+        return Job(**fields, results=outputs if results else [])
+
+    async def _page(
+        self, job_id: str, offset: int, limit: int, timeout: float | None
+    ) -> _JobPage:
+        return await self._call(
+            "get_job",
+            _JobPage,
+            timeout,
+            job_id=str(job_id),
+            offset=offset,
+            limit=limit,
+        )
+
+    async def cancel_job(self, job_id: str, *, timeout: float | None = None) -> None:
+        """Cancel a job that has not ended.
+
+        Raises:
+            JobError: ``UNKNOWN_JOB``, or ``JOB_ENDED`` if it already ended.
+        """
+        await self._call("cancel_job", _JobAck, timeout, job_id=str(job_id))
+
+    async def job_updates(self, job_id: str) -> AsyncIterator[JobUpdate]:
+        """One job's updates, from its state now until it ends."""
+        job_id = str(job_id)
+        async with await self.subscribe("jobs") as sub:
+            last = _update_of(await self.get_job(job_id, results=False))
+            yield last
+            while not last.done:
+                message = await sub.__anext__()
+                if isinstance(message, Resync):
+                    update = _update_of(await self.get_job(job_id, results=False))
+                elif isinstance(message, JobUpdate) and message.job_id == job_id:
+                    update = message
+                else:
+                    continue
+                if msgspec.structs.replace(update, ts=last.ts) != last:
+                    last = update
+                    yield update
+
+    async def wait_job(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[JobUpdate], object] | None = None,
+    ) -> Job:
+        """Wait until a job is done, failed or cancelled; the job with all its
+        results. ``on_update`` is called with each update on the way.
+
+        Raises:
+            TimeoutError: it did not end within ``timeout`` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            async for update in self.job_updates(job_id):
+                if on_update is not None:
+                    on_update(update)
+            return await self.get_job(job_id)
+
+
+def _update_of(job: Job) -> JobUpdate:
+    fields = msgspec.structs.asdict(job)
+    del fields["results"]
+    return JobUpdate(**fields)

@@ -1,0 +1,306 @@
+"""The client commands run as ``.venv/bin/cux`` subprocesses against a real
+``cux serve``: their tables, their ``--json``, their exit codes, and where they
+take the server and the credentials from (flags, environment, config file).
+
+The tests share a server; each takes a desk (`desk_config`) of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from server_harness import ROOT, ServerProcess, desk_config, write_config
+
+CUX = str(Path(sys.executable).parent / "cux")
+DESKS = 12
+_desks = iter(range(DESKS))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    folder = tmp_path_factory.mktemp("cli")
+    extra = "".join(desk_config(f"cli{i}") for i in range(DESKS))
+    with ServerProcess(write_config(folder, extra=extra), folder / "data") as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class Desk:
+    symbol: str
+    buyer: str
+    seller: str
+
+
+@pytest.fixture
+def desk() -> Desk:
+    name = f"cli{next(_desks)}"
+    return Desk(f"{name}-SPOT", f"{name}-buyer", f"{name}-seller")
+
+
+def cux(
+    *args: str, env: dict[str, str] | None = None, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cux`` with ``args``; the environment holds no CUX_ variable but
+    those in ``env``, and HOME is ``home`` (so no user config file is read)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CUX_")}
+    base.pop("XDG_CONFIG_HOME", None)
+    base["HOME"] = str(home or ROOT / "nonexistent-home")
+    return subprocess.run(
+        [CUX, *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def as_(server: ServerProcess, key: str) -> list[str]:
+    return ["--url", server.url, "--key", key, "--secret", f"{key}-secret"]
+
+
+def ok_json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# -- balance and credentials --------------------------------------------------------
+
+
+def test_balance_prints_a_table_in_credits_and_json_in_ucr(
+    server: ServerProcess, desk: Desk
+) -> None:
+    table = cux("balance", *as_(server, desk.buyer))
+    assert table.returncode == 0, table.stderr
+    assert f"Balance of {desk.buyer}" in table.stdout
+    assert "1,000.000000" in table.stdout
+    assert "1000000000" in table.stdout
+
+    data = ok_json(cux("balance", "--json", *as_(server, desk.buyer)))
+    assert data == {
+        "account": desk.buyer,
+        "available": 1_000_000_000,
+        "held": 0,
+        "escrow": 0,
+    }
+
+
+def test_credentials_come_from_the_environment(
+    server: ServerProcess, desk: Desk
+) -> None:
+    env = {
+        "CUX_URL": server.http,
+        "CUX_KEY": desk.seller,
+        "CUX_SECRET": f"{desk.seller}-secret",
+    }
+    assert ok_json(cux("balance", "--json", env=env))["account"] == desk.seller
+
+
+def test_credentials_come_from_the_config_file_and_its_profiles(
+    server: ServerProcess, desk: Desk, tmp_path: Path
+) -> None:
+    folder = tmp_path / ".config" / "cux"
+    folder.mkdir(parents=True)
+    (folder / "client.toml").write_text(
+        f'url = "{server.url}"\n'
+        f'key = "{desk.buyer}"\nsecret = "{desk.buyer}-secret"\n'
+        f'[profiles.seller]\nkey = "{desk.seller}"\nsecret = "{desk.seller}-secret"\n',
+        encoding="utf-8",
+    )
+    assert ok_json(cux("balance", "--json", home=tmp_path))["account"] == desk.buyer
+    seller = cux("balance", "--json", "--profile", "seller", home=tmp_path)
+    assert ok_json(seller)["account"] == desk.seller
+    # A flag beats the environment, which beats the file.
+    env = {"CUX_KEY": "nobody", "CUX_SECRET": "x"}
+    flagged = cux(
+        "balance",
+        "--json",
+        "--key",
+        desk.seller,
+        "--secret",
+        f"{desk.seller}-secret",
+        env=env,
+        home=tmp_path,
+    )
+    assert ok_json(flagged)["account"] == desk.seller
+
+
+def test_missing_credentials_exit_2_with_where_to_put_them(
+    server: ServerProcess,
+) -> None:
+    done = cux("balance", "--url", server.url)
+    assert done.returncode == 2
+    assert "needs a key and a secret" in done.stderr
+    assert "CUX_KEY" in done.stderr
+
+
+def test_a_wrong_secret_exits_1_with_auth_failed(server: ServerProcess) -> None:
+    done = cux("balance", "--url", server.url, "--key", "alice", "--secret", "nope")
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip() == "cux balance: AUTH_FAILED: unknown key or bad signature"
+    )
+
+
+def test_an_unreachable_server_exits_2(tmp_path: Path) -> None:
+    done = cux("book", "cpu-SPOT", "--once", "--url", "127.0.0.1:9")
+    assert done.returncode == 2
+    assert done.stderr.startswith("cux book: ")
+
+
+# -- trading ------------------------------------------------------------------------
+
+
+def test_trade_rests_a_limit_order_and_orders_lists_it(
+    server: ServerProcess, desk: Desk
+) -> None:
+    table = cux(
+        "trade", "buy", desk.symbol, "10", "--price", "1200", *as_(server, desk.buyer)
+    )
+    assert table.returncode == 0, table.stderr
+    assert f"buy 10 {desk.symbol} @ 1200" in table.stdout
+    assert "new" in table.stdout
+    assert "0 lots, 10 open" in table.stdout
+
+    listed = ok_json(cux("orders", "--json", *as_(server, desk.buyer)))["orders"]
+    assert [(o["side"], o["price"], o["leaves"]) for o in listed] == [("buy", 1200, 10)]
+    text = cux("orders", *as_(server, desk.buyer)).stdout
+    assert "Open orders" in text
+    assert desk.symbol in text
+
+
+def test_trade_that_crosses_reports_its_fills_in_json(
+    server: ServerProcess, desk: Desk
+) -> None:
+    ok_json(
+        cux(
+            "trade",
+            "sell",
+            desk.symbol,
+            "4",
+            "--price",
+            "1500",
+            "--json",
+            *as_(server, desk.seller),
+        )
+    )
+    order = ok_json(
+        cux("trade", "buy", desk.symbol, "6", "--json", *as_(server, desk.buyer))
+    )
+    assert (order["type"], order["price"]) == ("market", None)
+    assert (order["status"], order["filled"], order["reason"]) == (
+        "cancelled",
+        4,
+        "unfilled",
+    )
+    assert [(f["price"], f["qty"], f["fee"]) for f in order["fills"]] == [(1500, 4, 6)]
+
+
+def test_a_refused_trade_exits_1_with_the_code_on_stderr_and_in_json(
+    server: ServerProcess, desk: Desk
+) -> None:
+    done = cux(
+        "trade",
+        "buy",
+        desk.symbol,
+        "1000000",
+        "--price",
+        "1000000",
+        "--json",
+        *as_(server, desk.buyer),
+    )
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["code"] == "INSUFFICIENT_FUNDS"
+    assert done.stderr.startswith("cux trade: INSUFFICIENT_FUNDS: ")
+
+
+def test_a_malformed_price_is_a_usage_error(server: ServerProcess, desk: Desk) -> None:
+    done = cux(
+        "trade", "buy", desk.symbol, "1", "--price", "12.5", *as_(server, desk.buyer)
+    )
+    assert done.returncode == 2
+    assert "--price: must be a whole number" in done.stderr
+
+
+def test_amend_and_cancel_change_and_remove_orders(
+    server: ServerProcess, desk: Desk
+) -> None:
+    ids = [
+        ok_json(
+            cux(
+                "trade",
+                "buy",
+                desk.symbol,
+                "5",
+                "--price",
+                str(price),
+                "--json",
+                *as_(server, desk.buyer),
+            )
+        )["order_id"]
+        for price in (900, 901, 902)
+    ]
+    amended = cux(
+        "amend", ids[0], "--qty", "2", "--price", "905", *as_(server, desk.buyer)
+    )
+    assert amended.returncode == 0, amended.stderr
+    assert amended.stdout.strip() == f"amended {ids[0]}: 2 open at 905"
+
+    one = ok_json(cux("cancel", ids[1], "--json", *as_(server, desk.buyer)))
+    assert one == {"cancelled": [ids[1]]}
+    again = cux("cancel", ids[1], *as_(server, desk.buyer))
+    assert again.returncode == 1
+    assert "ORDER_CLOSED" in again.stderr
+
+    rest = ok_json(cux("cancel", "--all", "--json", *as_(server, desk.buyer)))
+    assert rest == {"cancelled": 2}
+    assert ok_json(cux("orders", "--json", *as_(server, desk.buyer))) == {"orders": []}
+
+
+# -- the book -----------------------------------------------------------------------
+
+
+def test_book_once_prints_levels_spread_and_trades_and_json_matches_rest(
+    server: ServerProcess, desk: Desk
+) -> None:
+    cux("trade", "sell", desk.symbol, "3", "--price", "1010", *as_(server, desk.seller))
+    cux("trade", "buy", desk.symbol, "1", "--price", "1010", *as_(server, desk.buyer))
+    cux("trade", "buy", desk.symbol, "7", "--price", "990", *as_(server, desk.buyer))
+
+    table = cux("book", desk.symbol, "--once", "--url", server.url)
+    assert table.returncode == 0, table.stderr
+    assert f"{desk.symbol} book" in table.stdout
+    assert "best bid 990  best ask 1010  spread 20" in table.stdout
+    assert "Latest trades" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if "990" in line)
+    assert "7" in row
+    assert "2" in row  # the ask's 2 lots left, on the same row
+
+    data = ok_json(cux("book", desk.symbol, "--json", "--url", server.url))
+    rest = server.get(f"/api/v1/book/{desk.symbol}").body
+    assert (data["seq"], data["bids"], data["asks"], data["checksum"]) == (
+        rest["seq"],
+        rest["bids"],
+        rest["asks"],
+        rest["checksum"],
+    )
+    assert [(t["price"], t["qty"]) for t in data["trades"]] == [(1010, 1)]
+
+
+def test_book_live_refreshes_until_its_duration_and_exits_0(
+    server: ServerProcess, desk: Desk
+) -> None:
+    cux("trade", "buy", desk.symbol, "4", "--price", "777", *as_(server, desk.buyer))
+    done = cux("book", desk.symbol, "--duration", "0.5", "--url", server.url)
+    assert done.returncode == 0, done.stderr
+    assert f"{desk.symbol} book" in done.stdout
+    assert "777" in done.stdout
