@@ -27,7 +27,7 @@ from dashboard_harness import (
     open_dashboard,
     populate,
 )
-from playwright.async_api import Browser, Page, WebSocketRoute, expect
+from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
 from server_harness import ServerProcess, connected, desk_config, write_config
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -256,6 +256,69 @@ async def test_a_busy_market_shows_its_nodes_futures_windows_and_auctions(
             await dashboard.wait_ready("cpu-SPOT")
             await expect(page.locator("#trades tr")).to_have_count(40)
             await expect(page.locator("#asks .book-row")).to_have_count(10)
+
+    assert dashboard.problems == []
+
+
+RECENT_JOBS = {
+    "jobs": [
+        {
+            "job_id": "17",
+            "status": "done",
+            "inputs": 4,
+            "done_inputs": 4,
+            "flops": 36_904_558_592,
+            "budget_flops": 500_000_000_000,
+            "full_flops": 60_000_000_000,
+            "cost": 5550,
+            "refund": 1200,
+            "reason": None,
+        },
+        {
+            "job_id": "18",
+            "status": "running",
+            "inputs": 10,
+            "done_inputs": 3,
+            "flops": 470_000_000_000,
+            "budget_flops": 500_000_000_000,
+            "cost": 0,
+            "refund": 0,
+            "reason": None,
+        },
+    ]
+}
+"""Two jobs as the lead's wire contract describes ``GET /api/v1/jobs/recent``."""
+
+
+async def test_the_jobs_panel_shows_cu_spent_against_budget_from_the_recent_jobs(
+    server: ServerProcess, browser: Browser
+) -> None:
+    # The page is told the server has the route, and the route's answer is
+    # the contract's: this checks the page's side of it on any server.
+    async def fake(page: Page) -> None:
+        async def features(route: Route) -> None:
+            await route.fulfill(json={"jobs_recent": True})
+
+        async def jobs(route: Route) -> None:
+            await route.fulfill(json=RECENT_JOBS)
+
+        await page.route("**/dashboard/features.json", features)
+        await page.route("**/api/v1/jobs/recent", jobs)
+
+    async with open_dashboard(
+        browser, server.http, "quiet-SPOT", before_load=fake
+    ) as dashboard:
+        page = dashboard.page
+        done = page.locator('#jobs tr[data-job="17"] td')
+        await expect(done).to_have_text(
+            ["17", "done 4/4", "36.9 / 500 CU · saved 23.1", "0.00555 cr", "0.0012 cr"],
+            timeout=WAIT_MS,
+        )
+        running = page.locator('#jobs tr[data-job="18"]')
+        await expect(running).to_contain_text("running 3/10")
+        await expect(running.locator(".meter")).to_have_class(re.compile(r"\bhot\b"))
+        await expect(page.locator("#jobs-count")).to_have_text("2 recent")
+        await expect(page.locator("#jobs-empty")).to_be_hidden()
 
     assert dashboard.problems == []
 
