@@ -1,7 +1,7 @@
 """The live web dashboard that `cux serve` shows at ``/``.
 
-The page is three static files in ``exchange/dashboard/`` (HTML, plain
-JavaScript and CSS, no build step); it fetches nothing from outside the server
+The page is static files in ``exchange/dashboard/`` (HTML, CSS and plain
+JavaScript modules, no build step); it fetches nothing from outside the server
 it came from. It reads the public REST API and subscribes to the public
 websocket channels, so it needs no login: see ``docs/dashboard.md``.
 
