@@ -75,26 +75,49 @@ export function renderNodes(state) {
 
 export function renderJobs(state) {
   const jobs = (state.jobs || []).slice(0, 20);
-  const rows = jobs.map((j) => {
-    const spent = j.flops || 0;
-    const budget = j.budget_flops || 0;
-    const progress = j.inputs ? ` ${fmtInt(j.done_inputs ?? (j.status === "done" ? j.inputs : 0))}/${fmtInt(j.inputs)}` : "";
-    const saved = j.full_flops ? ` · saved ${fmtCu(Math.max(0, j.full_flops - spent))}` : "";
-    return el(
-      "tr",
-      { "data-job": String(j.job_id) },
-      el("td", { class: "mono", text: String(j.job_id) }),
-      el("td", { class: `status-${j.status}`, text: `${j.status}${progress}` }),
-      el(
-        "td",
-        {},
-        meter(budget ? spent / budget : 0, `${fmtCu(spent)} / ${budget ? fmtCu(budget) : "—"} CU${saved}`, budget && spent > 0.9 * budget ? "hot" : null),
-      ),
-      el("td", { class: "num", text: fmtCredits(j.cost) }),
-      el("td", { class: "num", text: fmtCredits(j.refund) }),
-    );
-  });
-  $("jobs").replaceChildren(...rows);
-  $("jobs-empty").hidden = rows.length > 0;
+  $("jobs").replaceChildren(...jobs.map(jobRow));
+  $("jobs-empty").hidden = jobs.length > 0;
   setText("jobs-count", state.jobs ? `${state.jobs.length} recent` : "—");
+}
+
+/** One job: id, symbol and tier; status, inputs done and its providers; CU
+ * spent against the budget, with what the full model would have spent; cost
+ * and refund in credits where the server gives them. */
+function jobRow(j) {
+  const spent = j.flops || 0;
+  const budget = j.budget_flops || 0;
+  const done = j.done_inputs ?? (j.status === "done" ? j.inputs : 0);
+  const progress = j.inputs ? ` ${fmtInt(done)}/${fmtInt(j.inputs)}` : "";
+  const failed = j.failed_inputs ? ` · ${fmtInt(j.failed_inputs)} failed` : "";
+  const providers = j.providers && j.providers.length ? `on ${j.providers.join(", ")}` : "";
+  const about = [j.symbol, j.tier].filter(Boolean).join(" · ");
+  let full = "";
+  if (j.full_flops && j.status === "done") {
+    const saved = Math.max(0, j.full_flops - spent);
+    full = `saved ${fmtCu(saved)} CU (${Math.round((saved / j.full_flops) * 100)}%) against the full model`;
+  } else if (j.full_flops) {
+    full = `full model: ${fmtCu(j.full_flops)} CU`;
+  }
+  const label = `${fmtCu(spent)} / ${budget ? fmtCu(budget) : "—"} CU`;
+  const cu = meter(budget ? spent / budget : 0, label, budget && spent > 0.9 * budget ? "hot" : null);
+  if (full) cu.append(el("div", { class: "muted small", text: full }));
+  return el(
+    "tr",
+    { "data-job": String(j.job_id) },
+    el(
+      "td",
+      {},
+      el("span", { class: "mono", text: String(j.job_id) }),
+      about ? el("div", { class: "muted small", text: about }) : null,
+    ),
+    el(
+      "td",
+      {},
+      el("span", { class: `status-${j.status}`, text: `${j.status}${progress}${failed}` }),
+      providers ? el("div", { class: "muted small", text: providers }) : null,
+    ),
+    el("td", {}, cu),
+    el("td", { class: "num", text: fmtCredits(j.cost) }),
+    el("td", { class: "num", text: fmtCredits(j.refund) }),
+  );
 }

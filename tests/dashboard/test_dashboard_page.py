@@ -263,38 +263,42 @@ async def test_a_busy_market_shows_its_nodes_futures_windows_and_auctions(
 RECENT_JOBS = {
     "jobs": [
         {
+            "job_id": "18",
+            "symbol": "cpu-SPOT",
+            "status": "running",
+            "tier": "fast",
+            "inputs": 10,
+            "done_inputs": 3,
+            "flops": 470_000_000_000,
+            "budget_flops": 500_000_000_000,
+            "full_flops": 900_000_000_000,
+            "providers": ["bob"],
+        },
+        {
             "job_id": "17",
+            "symbol": "cpu-SPOT",
             "status": "done",
+            "tier": "exact",
             "inputs": 4,
             "done_inputs": 4,
             "flops": 36_904_558_592,
             "budget_flops": 500_000_000_000,
             "full_flops": 60_000_000_000,
+            "providers": ["bob", "carol"],
             "cost": 5550,
             "refund": 1200,
-            "reason": None,
-        },
-        {
-            "job_id": "18",
-            "status": "running",
-            "inputs": 10,
-            "done_inputs": 3,
-            "flops": 470_000_000_000,
-            "budget_flops": 500_000_000_000,
-            "cost": 0,
-            "refund": 0,
-            "reason": None,
         },
     ]
 }
-"""Two jobs as the lead's wire contract describes ``GET /api/v1/jobs/recent``."""
+"""Two jobs, newest first, as ``GET /api/v1/jobs/recent`` answers (the lead's
+`exchange.dispatch` ``recent``; cost and refund where a server adds them)."""
 
 
 async def test_the_jobs_panel_shows_cu_spent_against_budget_from_the_recent_jobs(
     server: ServerProcess, browser: Browser
 ) -> None:
-    # The page is told the server has the route, and the route's answer is
-    # the contract's: this checks the page's side of it on any server.
+    # The page is told the server has the route, and the route answers as
+    # the contract says: this checks the page's side of it on any server.
     async def fake(page: Page) -> None:
         async def features(route: Route) -> None:
             await route.fulfill(json={"jobs_recent": True})
@@ -310,13 +314,18 @@ async def test_the_jobs_panel_shows_cu_spent_against_budget_from_the_recent_jobs
     ) as dashboard:
         page = dashboard.page
         done = page.locator('#jobs tr[data-job="17"] td')
-        await expect(done).to_have_text(
-            ["17", "done 4/4", "36.9 / 500 CU · saved 23.1", "0.00555 cr", "0.0012 cr"],
-            timeout=WAIT_MS,
-        )
+        await expect(done).to_have_count(5, timeout=WAIT_MS)
+        await expect(done.nth(0)).to_have_text("17cpu-SPOT · exact")
+        await expect(done.nth(1)).to_have_text("done 4/4on bob, carol")
+        await expect(done.nth(2)).to_contain_text("36.9 / 500 CU")
+        await expect(done.nth(2)).to_contain_text("saved 23.1 CU (38%)")
+        await expect(done.nth(3)).to_have_text("0.00555 cr")
+        await expect(done.nth(4)).to_have_text("0.0012 cr")
         running = page.locator('#jobs tr[data-job="18"]')
         await expect(running).to_contain_text("running 3/10")
+        await expect(running).to_contain_text("full model: 900 CU")
         await expect(running.locator(".meter")).to_have_class(re.compile(r"\bhot\b"))
+        await expect(page.locator("#jobs tr").first).to_have_attribute("data-job", "18")
         await expect(page.locator("#jobs-count")).to_have_text("2 recent")
         await expect(page.locator("#jobs-empty")).to_be_hidden()
 
