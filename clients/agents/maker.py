@@ -137,6 +137,8 @@ class MarketMaker:
         self._dirty = asyncio.Event()
         self._stopping = asyncio.Event()
         self._resync = False
+        self.ready = asyncio.Event()
+        """Set once both sides are quoted for the first time."""
 
     def stop(self) -> None:
         """End `run`: stop re-quoting and cancel the quotes."""
@@ -163,6 +165,8 @@ class MarketMaker:
                     if self._resync:
                         await self._forget_quotes()
                     await self._requote()
+                    if all(self.quotes.values()):
+                        self.ready.set()
                 except ClientError as exc:
                     # No answer (the connection dropped, or the server is
                     # going away): whatever is open is unknown, so clear it

@@ -2,8 +2,9 @@
 
 `run_agents` connects each agent with its own SDK client (cancel-on-disconnect),
 runs market makers and consumers side by side, and when ``stop`` is set stops
-them all: makers cancel their quotes, consumers their running jobs. It returns
-what each did. `willingness` spreads a willingness to pay over several
+them all: makers cancel their quotes, consumers their running jobs. Consumers
+start once every maker has quoted both sides, so that their first jobs meet a
+book. It returns what each did. `willingness` spreads a willingness to pay over several
 consumers, deterministically. ``python -m clients.agents`` is its command line.
 """
 
@@ -45,6 +46,16 @@ class Credentials:
         return cls(key, secret or f"{key}-secret")
 
 
+async def _first(*events: asyncio.Event) -> None:
+    """Wait until one of ``events`` is set."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 def willingness(count: int, center_bps: int, spread_bps: int, seed: int) -> list[int]:
     """``count`` willingness factors, basis points, drawn uniformly from
     ``center ± spread`` by ``random.Random(seed)``, each at least 1."""
@@ -78,13 +89,29 @@ async def run_agents(
         if halted.is_set():
             agent.stop()
 
+    # Consumers start once every maker quotes (or gave up), so that the first
+    # jobs meet a book.
+    unquoted = len(makers)
+    quoted = asyncio.Event()
+    if not makers:
+        quoted.set()
+
     async def maker(index: int, who: Credentials, config: MakerConfig) -> None:
+        nonlocal unquoted
         async with connect_venue(url, who.key, who.secret, seed=index) as venue:
             agent = MarketMaker(venue, config, pricer.price)
             started(agent)
-            await agent.run()
+            running = asyncio.create_task(agent.run())
+            await _first(agent.ready, halted)
+            unquoted -= 1
+            if unquoted == 0:
+                quoted.set()
+            await running
 
     async def consumer(who: Credentials, config: ConsumerConfig) -> None:
+        await _first(quoted, halted)
+        if halted.is_set():
+            return
         async with connect_venue(url, who.key, who.secret, seed=config.seed) as venue:
             agent = Consumer(venue, config, pricer.price, passages)
             started(agent)
