@@ -1,8 +1,9 @@
 """cux's client side: the async Python SDK for traders and consumers.
 
 - `Client` (`clients.client`): one websocket connection; place, amend, cancel,
-  wait for an order's fills, subscribe to channels as async iterators, submit
-  jobs and wait for their results; reconnects and restores subscriptions.
+  wait for an order's fills (`clients.trading`), subscribe to channels as async
+  iterators, submit jobs and wait for their results (`clients.jobs`);
+  reconnects and restores subscriptions.
 - `LiveBook` (`clients.live`) and `BookMirror` (`clients.book`): a local copy of
   a book, checked by sequence and checksum, resynced by itself.
 - `clients.sizing`: order sizes from a budget, rounded down.
@@ -20,15 +21,32 @@ from clients.errors import (
     ClientClosed,
     ClientError,
     ConnectionLost,
+    InsufficientCapacity,
     InsufficientFunds,
     InvalidOrder,
+    JobError,
+    NotTrading,
     OrderClosed,
     OrderNotFound,
+    ProtocolError,
     RateLimited,
+    RequestTimeout,
     ServerError,
 )
 from clients.live import LiveBook
-from clients.messages import Balance, Job, OpenOrder, OrderResult, PlacedOrder
+from clients.messages import (
+    Balance,
+    Fill,
+    Job,
+    JobUpdate,
+    OpenOrder,
+    OrderResult,
+    OrderUpdate,
+    PlacedOrder,
+    Resync,
+)
+from clients.rest import RestClient
+from clients.subscriptions import Subscription
 
 __all__ = [
     "Applied",
@@ -40,15 +58,26 @@ __all__ = [
     "ClientClosed",
     "ClientError",
     "ConnectionLost",
+    "Fill",
+    "InsufficientCapacity",
     "InsufficientFunds",
     "InvalidOrder",
     "Job",
+    "JobError",
+    "JobUpdate",
     "LiveBook",
+    "NotTrading",
     "OpenOrder",
     "OrderClosed",
     "OrderNotFound",
     "OrderResult",
+    "OrderUpdate",
     "PlacedOrder",
+    "ProtocolError",
     "RateLimited",
+    "RequestTimeout",
+    "RestClient",
+    "Resync",
     "ServerError",
+    "Subscription",
 ]
