@@ -20,6 +20,7 @@ from clients.agents import (
     MakerConfig,
     MarketMaker,
     PriceSeries,
+    SdkVenue,
     connect_venue,
     load_gpu_prices,
     load_passages,
@@ -144,17 +145,28 @@ async def test_a_market_maker_moves_its_quotes_when_the_series_moves(
     assert book(server) == ([], [])
 
 
-async def test_a_market_maker_stopped_while_quoting_leaves_no_order_open(
+class StopsWhilePlacing(SdkVenue):
+    """A venue that stops its maker while the maker's first order is on its
+    way to the server."""
+
+    maker: MarketMaker
+
+    async def place(self, **fields: Any) -> str:
+        self.maker.stop()
+        return await super().place(**fields)
+
+
+async def test_a_market_maker_stopped_while_placing_leaves_no_order_open(
     server: ServerProcess,
 ) -> None:
     pricer = LotPricer(load_gpu_prices(), cu_per_second_milli=CPU_MILLI)
-    async with connect_venue(server.url, "bob", "bob-secret") as venue:
+    async with connect_venue(server.url, "bob", "bob-secret") as plain:
+        venue = StopsWhilePlacing(plain.client)
         maker = MarketMaker(venue, MakerConfig(refresh_seconds=0.01), pricer.price)
-        task = asyncio.create_task(maker.run())
-        await asyncio.sleep(0)  # it has sent its first requests, not more
-        maker.stop()
-        await task
+        venue.maker = maker
+        await maker.run()
 
+    assert maker.stats.placed == 1  # the bid went in; the ask never did
     async with connected(server.url, "bob") as bob:
         reply = await bob.request("orders")
     assert reply["orders"] == []
