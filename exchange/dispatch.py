@@ -765,6 +765,8 @@ class Dispatcher:
                     "flops": message.flops,
                     "budget_flops": message.budget_flops,
                     "full_flops": message.full_flops,
+                    "cost": message.cost,
+                    "refund": message.refund,
                     "providers": sorted({lease.provider for lease in run.leases}),
                 }
             )

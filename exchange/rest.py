@@ -4,10 +4,11 @@ Reads go through the sequencer like everything else, so a REST answer shows
 the engine between two commands, never half-way through one, and never shows
 what is not yet durable.
 
-Private routes (``/api/v1/account``, ``/api/v1/orders``) are signed: the headers
-``X-Cux-Key``, ``X-Cux-Timestamp`` (ns since the epoch, within 30 s of the
-server's clock) and ``X-Cux-Signature``, the hex HMAC-SHA256 under the
-account's secret of ``"<timestamp>\\n<METHOD>\\n<path with query>"``.
+Private routes (``/api/v1/account``, ``/api/v1/orders``, ``/api/v1/jobs``) are
+signed: the headers ``X-Cux-Key``, ``X-Cux-Timestamp`` (ns since the epoch,
+within 30 s of real time) and ``X-Cux-Signature``, the hex HMAC-SHA256 under
+the account's secret of ``"<timestamp>\\n<METHOD>\\n<path with query>"``, with
+``"\\n<body>"`` after it when the request has a body (a job's JSON).
 
 Errors are JSON, ``{"code": "...", "message": "..."}``, with an HTTP status.
 """
@@ -28,6 +29,7 @@ from exchange import dashboard
 from exchange.gateway import order_info
 from exchange.openapi import OPENAPI
 from exchange.protocol import WIRE_CODES, WireCode
+from exchange.rest_jobs import add_job_routes
 from exchange.sequencer import Work
 from exchange.sessions import sign
 from matching import Engine
@@ -56,6 +58,7 @@ def add_routes(app: web.Application, exchange: Exchange) -> None:
     app.router.add_get("/api/v1/nodes", api.nodes)
     app.router.add_get("/api/v1/account", api.account)
     app.router.add_get("/api/v1/orders", api.orders)
+    add_job_routes(app, exchange, api.authenticate)
     dashboard.add_routes(app)
 
 
@@ -234,22 +237,35 @@ class Api:
     async def _signed(
         self, request: web.Request, body: Callable[[str], Callable[[Engine], Any]]
     ) -> web.Response:
+        key = self.authenticate(request, "")
+        if isinstance(key, web.Response):
+            return key
+        return _response(await self._read(body(key)))
+
+    def authenticate(self, request: web.Request, payload: str) -> str | web.Response:
+        """The account that signed ``request``, or the 401 answer.
+
+        The signature is the hex HMAC-SHA256, with the account's secret, of
+        ``TIMESTAMP\nMETHOD\nPATH?QUERY``, followed by ``\nBODY`` when the
+        request has a body; the timestamp (ns) must be within 30 s of the
+        server's clock.
+        """
         key = request.headers.get("X-Cux-Key", "")
         stamp = request.headers.get("X-Cux-Timestamp", "")
         signature = request.headers.get("X-Cux-Signature", "")
         account = self.exchange.settings.account(key)
         secret = account.secret if account is not None else "unknown-key"
-        expected = sign(secret, f"{stamp}\n{request.method}\n{request.path_qs}")
-        fresh = (
-            stamp.isdigit()
-            and abs(int(stamp) - time.time_ns()) <= SIGNATURE_WINDOW
-        )
+        message = f"{stamp}\n{request.method}\n{request.path_qs}"
+        if payload:
+            message += f"\n{payload}"
+        expected = sign(secret, message)
+        fresh = stamp.isdigit() and abs(int(stamp) - time.time_ns()) <= SIGNATURE_WINDOW
         if not (hmac.compare_digest(expected, signature.lower()) and fresh) or (
             account is None
         ):
             code = WireCode.AUTH_FAILED
             return _error(401, code.value, WIRE_CODES[code])
-        return _response(await self._read(body(account.key)))
+        return account.key
 
 
 def _int_param(

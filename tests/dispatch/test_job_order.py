@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +106,92 @@ def sum_full(tokens: list[int]) -> int:
 def account(server: ServerProcess, key: str) -> dict[str, int]:
     body: dict[str, int] = server.get_signed(key, "/api/v1/account").body
     return body
+
+
+def rest(
+    server: ServerProcess, method: str, path: str, body: Any = None, key: str = "alice"
+) -> tuple[int, Any]:
+    """A signed REST request; its status and JSON body."""
+    data = b"" if body is None else json.dumps(body).encode()
+    stamp = str(time.time_ns())
+    message = f"{stamp}\n{method}\n{path}" + (f"\n{data.decode()}" if data else "")
+    signature = hmac.new(
+        f"{key}-secret".encode(), message.encode(), hashlib.sha256
+    ).hexdigest()
+    request = urllib.request.Request(
+        server.http + path,
+        data=data or None,
+        method=method,
+        headers={
+            "X-Cux-Key": key,
+            "X-Cux-Timestamp": stamp,
+            "X-Cux-Signature": signature,
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_jobs_over_rest_submit_read_list_and_refuse_bad_requests(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    with ServerProcess(config, tmp_path / "data") as server:
+        only = start_node(server, "p1", "n1", max_cu=1.0)
+        try:
+            wait_until(lambda: asks(server), what="a quote")
+            job = {
+                "symbol": SYMBOL,
+                "inputs": TEXTS[:5],
+                "tier": "balanced",
+                "budget_cu": 100,
+                "max_price": 10**6,
+            }
+
+            status, created = rest(server, "POST", "/api/v1/jobs", job)
+            assert status == 201, created
+            path = f"/api/v1/jobs/{created['job_id']}"
+            done = wait_until(
+                lambda: rest(server, "GET", path)[1]["job"]["status"] != "running",
+                what="the job",
+            )
+            _, page = rest(server, "GET", path + "?offset=3&limit=2")
+            _, mine = rest(server, "GET", "/api/v1/jobs")
+            _, recent = rest(server, "GET", "/api/v1/jobs/recent")
+            refused = {
+                "another's job": rest(server, "GET", path, key="p1")[0],
+                "unknown key": rest(server, "GET", path, key="mallory")[0],
+                "unknown job": rest(server, "GET", "/api/v1/jobs/999")[0],
+                "bad tier": rest(
+                    server, "POST", "/api/v1/jobs", {**job, "tier": "best"}
+                ),
+                "float budget": rest(
+                    server, "POST", "/api/v1/jobs", {**job, "budget_cu": 1.5}
+                ),
+                "not an object": rest(server, "POST", "/api/v1/jobs", [1])[0],
+                "ended": rest(server, "DELETE", path)[0],
+            }
+        finally:
+            stop(only)
+    assert done
+    assert page["job"]["status"] == "done"
+    assert page["offset"] == 3
+    assert page["next_offset"] is None
+    assert [r["layers"] for r in page["results"]] == [3, 3]  # balanced: 3 of 6
+    assert len(page["results"][0]["embedding"]) == 384
+    assert [j["job_id"] for j in mine["jobs"]] == [created["job_id"]]
+    assert "alice" not in json.dumps(recent)
+    assert recent["jobs"][0]["job_id"] == created["job_id"]
+    assert refused["another's job"] == 404  # p1 sees only its own jobs
+    assert refused["unknown key"] == 401
+    assert refused["unknown job"] == 404
+    assert refused["bad tier"] == (400, refused["bad tier"][1])
+    assert refused["bad tier"][1]["code"] == "UNKNOWN_TIER"
+    assert refused["float budget"][0] == 400
+    assert refused["float budget"][1]["code"] == "INVALID_FIELD"
+    assert refused["not an object"] == 400
+    assert refused["ended"] == 409

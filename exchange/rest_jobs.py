@@ -1,0 +1,145 @@
+"""The REST routes of jobs: the same as the websocket's, signed like the others.
+
+- ``POST /api/v1/jobs``: a job, the JSON of ``submit_job`` without ``op`` and
+  ``id``; answers ``{"job_id": "…"}`` (201) once the job is recorded.
+- ``GET /api/v1/jobs/{job_id}?offset=&limit=``: the job and a page of results,
+  as ``get_job`` answers it (``job``, ``offset``, ``results``, ``next_offset``).
+- ``GET /api/v1/jobs``: the account's jobs still kept, newest first.
+- ``DELETE /api/v1/jobs/{job_id}``: cancel it.
+- ``GET /api/v1/jobs/recent``: public, the latest jobs without their accounts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import web
+
+from exchange.dispatch import JobRefused
+from exchange.dispatch_jobs import JobRun
+from exchange.protocol import MAX_FRAME, WireCode
+from exchange.protocol_jobs import MAX_PAGE, SubmitJob
+
+if TYPE_CHECKING:
+    from exchange.server import Exchange
+
+__all__ = ["add_job_routes"]
+
+Authenticate = Callable[[web.Request, str], "str | web.Response"]
+
+_json = msgspec.json.Encoder()
+_submit = msgspec.json.Decoder(SubmitJob)
+
+
+def add_job_routes(
+    app: web.Application, exchange: Exchange, authenticate: Authenticate
+) -> None:
+    routes = JobRoutes(exchange, authenticate)
+    app.router.add_post("/api/v1/jobs", routes.submit)
+    app.router.add_get("/api/v1/jobs", routes.mine)
+    app.router.add_get("/api/v1/jobs/recent", routes.recent)
+    app.router.add_get("/api/v1/jobs/{job_id}", routes.get)
+    app.router.add_delete("/api/v1/jobs/{job_id}", routes.cancel)
+
+
+def _response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=_json.encode(body), status=status, content_type="application/json"
+    )
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return _response({"code": code, "message": message}, status)
+
+
+class JobRoutes:
+    def __init__(self, exchange: Exchange, authenticate: Authenticate) -> None:
+        self.exchange = exchange
+        self.authenticate = authenticate
+
+    async def submit(self, request: web.Request) -> web.Response:
+        if (request.content_length or 0) > MAX_FRAME:
+            return _error(
+                413, WireCode.FRAME_TOO_LARGE.value, "a job is at most 64 KiB"
+            )
+        text = await request.text()
+        key = self.authenticate(request, text)
+        if isinstance(key, web.Response):
+            return key
+        try:
+            raw = msgspec.json.decode(text)
+            if not isinstance(raw, dict):
+                raise msgspec.ValidationError("a job is a JSON object")
+            req = _submit.decode(
+                msgspec.json.encode({**raw, "op": "submit_job", "id": 0})
+            )
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return _error(400, WireCode.INVALID_FIELD.value, str(exc))
+        outcome: asyncio.Future[JobRun | JobRefused] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.exchange.dispatcher.submit(key, req, outcome.set_result)
+        result = await outcome
+        if isinstance(result, JobRefused):
+            return _error(400, result.code, result.message)
+        return _response({"job_id": str(result.job_id)}, 201)
+
+    async def get(self, request: web.Request) -> web.Response:
+        run = self._own(request)
+        if isinstance(run, web.Response):
+            return run
+        offset = _number(request.query.get("offset", "0"))
+        limit = _number(request.query.get("limit", "64"))
+        if offset is None or limit is None or not 1 <= limit <= MAX_PAGE:
+            return _error(
+                400,
+                WireCode.INVALID_FIELD.value,
+                f"offset is 0 or more, limit 1 to {MAX_PAGE}",
+            )
+        end = min(len(run.texts), offset + limit)
+        return _response(
+            {
+                "job": run.message(self.exchange.clock()),
+                "offset": offset,
+                "results": run.results(offset, limit),
+                "next_offset": end if end < len(run.texts) else None,
+            }
+        )
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        run = self._own(request)
+        if isinstance(run, web.Response):
+            return run
+        if not self.exchange.dispatcher.cancel(run):
+            return _error(409, "JOB_ENDED", "the job has already ended")
+        return _response({"job_id": str(run.job_id), "status": "cancelled"})
+
+    async def mine(self, request: web.Request) -> web.Response:
+        key = self.authenticate(request, "")
+        if isinstance(key, web.Response):
+            return key
+        runs = [r for r in self.exchange.dispatcher.jobs.values() if r.account == key]
+        now = self.exchange.clock()
+        return _response(
+            {"jobs": [r.message(now) for r in sorted(runs, key=lambda r: -r.job_id)]}
+        )
+
+    async def recent(self, request: web.Request) -> web.Response:
+        return _response({"jobs": self.exchange.dispatcher.recent()})
+
+    def _own(self, request: web.Request) -> JobRun | web.Response:
+        key = self.authenticate(request, "")
+        if isinstance(key, web.Response):
+            return key
+        number = _number(request.match_info["job_id"])
+        run = None if number is None else self.exchange.dispatcher.job_of(key, number)
+        if run is None:
+            return _error(404, "UNKNOWN_JOB", "no job of yours has this id")
+        return run
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
