@@ -7,6 +7,7 @@ The tests share a server; each takes a desk (`desk_config`) of its own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 from server_harness import ROOT, ServerProcess, desk_config, write_config
+
+from clients import Client
 
 CUX = str(Path(sys.executable).parent / "cux")
 DESKS = 12
@@ -66,6 +69,19 @@ def cux(
 
 def as_(server: ServerProcess, key: str) -> list[str]:
     return ["--url", server.url, "--key", key, "--secret", f"{key}-secret"]
+
+
+def place(
+    server: ServerProcess, key: str, orders: list[tuple[str, str, int, int]]
+) -> list[str]:
+    """Place limit orders with the SDK (setting a scene is not what these
+    tests test, and each ``cux`` process costs a second); their ids."""
+
+    async def run() -> list[str]:
+        async with Client(server.url, key, f"{key}-secret") as client:
+            return [(await client.place(*order)).order_id for order in orders]
+
+    return asyncio.run(run())
 
 
 def ok_json(done: subprocess.CompletedProcess[str]) -> Any:
@@ -234,21 +250,9 @@ def test_a_malformed_price_is_a_usage_error(server: ServerProcess, desk: Desk) -
 def test_amend_and_cancel_change_and_remove_orders(
     server: ServerProcess, desk: Desk
 ) -> None:
-    ids = [
-        ok_json(
-            cux(
-                "trade",
-                "buy",
-                desk.symbol,
-                "5",
-                "--price",
-                str(price),
-                "--json",
-                *as_(server, desk.buyer),
-            )
-        )["order_id"]
-        for price in (900, 901, 902)
-    ]
+    ids = place(
+        server, desk.buyer, [(desk.symbol, "buy", 5, p) for p in (900, 901, 902)]
+    )
     amended = cux(
         "amend", ids[0], "--qty", "2", "--price", "905", *as_(server, desk.buyer)
     )
@@ -272,9 +276,12 @@ def test_amend_and_cancel_change_and_remove_orders(
 def test_book_once_prints_levels_spread_and_trades_and_json_matches_rest(
     server: ServerProcess, desk: Desk
 ) -> None:
-    cux("trade", "sell", desk.symbol, "3", "--price", "1010", *as_(server, desk.seller))
-    cux("trade", "buy", desk.symbol, "1", "--price", "1010", *as_(server, desk.buyer))
-    cux("trade", "buy", desk.symbol, "7", "--price", "990", *as_(server, desk.buyer))
+    place(server, desk.seller, [(desk.symbol, "sell", 3, 1010)])
+    place(
+        server,
+        desk.buyer,
+        [(desk.symbol, "buy", 1, 1010), (desk.symbol, "buy", 7, 990)],
+    )
 
     table = cux("book", desk.symbol, "--once", "--url", server.url)
     assert table.returncode == 0, table.stderr
@@ -299,7 +306,7 @@ def test_book_once_prints_levels_spread_and_trades_and_json_matches_rest(
 def test_book_live_refreshes_until_its_duration_and_exits_0(
     server: ServerProcess, desk: Desk
 ) -> None:
-    cux("trade", "buy", desk.symbol, "4", "--price", "777", *as_(server, desk.buyer))
+    place(server, desk.buyer, [(desk.symbol, "buy", 4, 777)])
     done = cux("book", desk.symbol, "--duration", "0.5", "--url", server.url)
     assert done.returncode == 0, done.stderr
     assert f"{desk.symbol} book" in done.stdout
