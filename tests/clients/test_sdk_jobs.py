@@ -125,6 +125,11 @@ def test_cux_job_submit_prints_the_job_and_cux_job_get_finds_it(
     assert [len(r["embedding"]) for r in full["results"]] == [384, 384]
     assert full["cost"] == job["cost"]
 
+    shown = cux("job", "submit", str(inputs), *submit, "--url", market.url)
+    assert shown.returncode == 0, shown.stderr
+    assert "Results" in shown.stdout
+    assert "2/2" in shown.stderr  # the progress bar, at its end
+
     table = cux("job", "get", job["job_id"], "--url", market.url)
     assert table.returncode == 0, table.stderr
     assert f"Job {job['job_id']}" in table.stdout
