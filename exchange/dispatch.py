@@ -177,6 +177,7 @@ class Dispatcher:
             budget,
             req.max_price,
         )
+        run.min_reputation_bps = req.min_reputation_bps
         run.planned = sum(p.flops for p in plans)
         return run
 
@@ -446,11 +447,16 @@ class Dispatcher:
         log.debug("shard %d of job %d sent to %s", shard.shard_id, run.job_id, node)
 
     def _candidates(self, shard: Shard) -> list[Node]:
+        """The nodes that may run ``shard``: its provider's, not tried yet, with
+        the reputation the job asks for."""
         lease = shard.lease
+        nodes = self.exchange.nodes
+        least = shard.job.min_reputation_bps
         return [
             node
-            for node in self.exchange.nodes.of(lease.provider, lease.resource_class)
+            for node in nodes.of(lease.provider, lease.resource_class)
             if (node.account, node.node_id) not in shard.tried
+            and nodes.stats((node.account, node.node_id)).reputation_bps >= least
         ]
 
     def _release_node(self, shard: Shard) -> None:
@@ -575,6 +581,7 @@ class Dispatcher:
         stats.done += 1
         stats.flops += shard.cost
         stats.wall_ns += max(0, wall_ns)
+        run.node_wall_ns += max(0, wall_ns)
         if run.status != "running":
             return
         if run.embeddings is None:

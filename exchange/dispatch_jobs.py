@@ -88,6 +88,8 @@ class JobRun:
         leases: the leases it runs on; shards: those not yet finished.
         waiting: inputs waiting for lots being bought for them.
         tries: how many times each input's shard failed.
+        min_reputation_bps: the least reputation of a node that runs it.
+        node_wall_ns: the nodes' reported time on its shards.
         embeddings: one row per input, filled as shards finish.
         done, failed: which inputs finished, which will not run (with why).
         cost, refund: µcr paid (payouts and buyer fees) and given back.
@@ -109,6 +111,8 @@ class JobRun:
     leases: list[LeaseRef] = field(default_factory=list)
     waiting: list[int] = field(default_factory=list)
     tries: dict[int, int] = field(default_factory=dict)
+    min_reputation_bps: int = 0
+    node_wall_ns: int = 0
     shards: dict[int, Shard] = field(default_factory=dict)
     embeddings: np.ndarray | None = None
     done: set[int] = field(default_factory=set)
@@ -147,6 +151,7 @@ class JobRun:
             self.refund,
             reason,
             ts,
+            self.node_wall_ns,
         )
 
     def results(self, offset: int, limit: int) -> list[InputResult | None]:

@@ -72,13 +72,18 @@ class NodeStats:
     flops: int = 0
     wall_ns: int = 0
 
-    def public(self) -> dict[str, Any]:
+    @property
+    def reputation_bps(self) -> int:
+        """The share of its shards delivered, basis points; 10,000 before any."""
         shards = self.done + self.failed
+        return 10_000 if not shards else self.done * 10_000 // shards
+
+    def public(self) -> dict[str, Any]:
         return {
             "shards_done": self.done,
             "shards_failed": self.failed,
             "flops_delivered": self.flops,
-            "reputation_bps": 10_000 if not shards else self.done * 10_000 // shards,
+            "reputation_bps": self.reputation_bps,
             "delivered_cu_per_second": (
                 None if not self.wall_ns else round(self.flops / self.wall_ns, 3)
             ),

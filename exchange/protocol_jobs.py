@@ -49,6 +49,9 @@ class SubmitJob(_Request, tag="submit_job", frozen=True):
     Either ``max_price`` (a job order: buy spot lots of ``symbol`` IOC at up
     to that price, µcr per lot, and run on what was bought) or ``leases`` (the
     ids of live leases of ``symbol`` the account bought) says where it runs.
+    ``min_reputation_bps`` keeps its shards off nodes that delivered a smaller
+    share of their shards (see `exchange.nodes`); a lease whose provider has
+    no such node gives its inputs to the job's other leases and is refunded.
     """
 
     symbol: Symbol
@@ -57,6 +60,7 @@ class SubmitJob(_Request, tag="submit_job", frozen=True):
     tier: Name = "exact"
     max_price: Int64 | None = None
     leases: Annotated[list[Int64], msgspec.Meta(max_length=64)] | None = None
+    min_reputation_bps: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
 
 
 class GetJob(_Request, tag="get_job", frozen=True):
@@ -114,7 +118,8 @@ class JobMessage(_Message, tag="job", frozen=True):
 
     ``status`` is ``running``, then ``done``, ``failed`` or ``cancelled``.
     ``cost`` is what the consumer paid so far (metered payouts and buyer
-    fees, µcr), ``refund`` what came back from escrow.
+    fees, µcr), ``refund`` what came back from escrow. ``node_wall_ns`` is
+    the time the nodes said they spent running its shards.
     """
 
     job_id: str
@@ -131,6 +136,7 @@ class JobMessage(_Message, tag="job", frozen=True):
     refund: int
     reason: str | None
     ts: int
+    node_wall_ns: int = 0
 
 
 class InputResult(msgspec.Struct, frozen=True):

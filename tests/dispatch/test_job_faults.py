@@ -131,6 +131,37 @@ def test_a_node_that_inflates_its_bill_is_refused_and_not_paid(tmp_path: Path) -
             cheat_stats = node(server, "n1")["reputation"]
             honest_stats = node(server, "n2")["reputation"]
             cheat_account = account(server, "p1")
+
+            async def picky() -> dict[str, Any]:
+                # Its reputation is now 0. Alice buys lots from both providers
+                # and runs a job on them asking for 90%: the cheat's lease gets
+                # none of it, and the other lease runs it all.
+                async with connected(server.url, "alice") as alice:
+                    await alice.request("subscribe", channels=["fills"])
+                    bought = await alice.request(
+                        "place",
+                        symbol=SYMBOL,
+                        side="buy",
+                        qty=13,
+                        price=10**6,
+                        tif="IOC",
+                    )
+                    assert bought["type"] == "ack", bought
+                    fills = await alice.wait_for("fill", 2)
+                    assert {f["qty"] for f in fills} == {3, 10}, fills
+                    ack = await alice.request(
+                        "submit_job",
+                        symbol=SYMBOL,
+                        inputs=TEXTS[:16],
+                        budget_cu=1000,
+                        leases=[f["trade_id"] for f in fills],
+                        min_reputation_bps=9_000,
+                    )
+                    assert ack["type"] == "ack", ack
+                    return await finish(alice, ack["job_id"])
+
+            second = asyncio.run(picky())
+            cheat_after = node(server, "n1")["reputation"]
         finally:
             logs = stop(cheat, honest)
         assert job["status"] == "done", (job, logs)
@@ -140,7 +171,9 @@ def test_a_node_that_inflates_its_bill_is_refused_and_not_paid(tmp_path: Path) -
         assert honest_stats["shards_done"] >= 1
         assert cheat_account["available"] == 0  # paid nothing
         assert cheat_account["escrow"] == 0
-        assert "REPORT_REJECTED" in logs or "not accepted" in logs
+        assert "REPORT_REJECTED" in logs
+        assert second["status"] == "done", second
+        assert cheat_after == cheat_stats  # no shard of it was sent to the cheat
     conserved(server, config)
 
 
