@@ -62,6 +62,7 @@ from clients.errors import (
     ClientClosed,
     ClientError,
     ConnectionLost,
+    ProtocolError,
     RequestTimeout,
     error_for,
 )
@@ -433,8 +434,16 @@ class Client(TradingMixin, JobsMixin):
             for sub in notices:
                 sub.deliver(Resync(sub.channels, "reconnected"))
         keys = list(self._internal) + [k for k, subs in self._subs.items() if subs]
-        if keys:
+        try:
             await self._subscribe_keys(keys, internal=True)
+        except ProtocolError:
+            # A channel is gone (a delisted future's book): subscribe one by
+            # one, and end the subscriptions of the channels that are gone.
+            for key in keys:
+                try:
+                    await self._subscribe_keys([key], internal=True)
+                except ProtocolError as exc:
+                    self._channel_gone(key, exc)
         if again and self.track_orders:
             body = await self._call("orders", _OpenOrders, None, internal=True)
             self.orders_tracker.reconcile(body.orders)
@@ -524,6 +533,12 @@ class Client(TradingMixin, JobsMixin):
                 channels=names,
                 depth=depth,
             )
+
+    def _channel_gone(self, key: ChannelKey, error: ProtocolError) -> None:
+        log.warning("channel %s is gone on reconnecting: %s", key[0], error)
+        self._internal.discard(key)
+        for sub in list(self._subs.pop(key, ())):
+            sub.end(ClientClosed(f"channel {key[0]} is gone: {error}"))
 
     def _forget(self, sub: Subscription) -> list[ChannelKey]:
         """Remove ``sub``; the keys nobody reads any more."""

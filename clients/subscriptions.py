@@ -176,9 +176,7 @@ class Subscription:
         self._queue.append(_END)
         self._ready.set()
 
-    def end(self, error: BaseException | None = None) -> None:
-        """The client closed: end the iteration (raising ``error`` if given)."""
-        if error is None or isinstance(error, ClientClosed):
-            self._finish(error)
-        else:
-            self._finish(ClientClosed(str(error)))
+    def end(self, error: ClientClosed | None = None) -> None:
+        """The client closed (or the channel is gone): end the iteration,
+        raising ``error`` once the buffered messages are read, if given."""
+        self._finish(error)
