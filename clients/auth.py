@@ -2,7 +2,8 @@
 
 Both are the hex HMAC-SHA256 under the account's secret: of the server's nonce
 for a websocket login, of ``"<timestamp>\\n<METHOD>\\n<path with query>"`` for a
-signed REST request (`rest_headers`).
+signed REST request (`rest_headers`), with ``"\\n<body>"`` after it when the
+request has a body.
 """
 
 from __future__ import annotations
@@ -20,13 +21,23 @@ def signature(secret: str, message: str) -> str:
 
 
 def rest_headers(
-    key: str, secret: str, method: str, path_qs: str, *, now_ns: int | None = None
+    key: str,
+    secret: str,
+    method: str,
+    path_qs: str,
+    body: str = "",
+    *,
+    now_ns: int | None = None,
 ) -> dict[str, str]:
     """The headers of a signed REST request (``X-Cux-Key``, ``X-Cux-Timestamp``,
-    ``X-Cux-Signature``), stamped ``now_ns`` (default: the clock now)."""
+    ``X-Cux-Signature``) with ``body`` (the exact text sent; empty: none),
+    stamped ``now_ns`` (default: the clock now)."""
     stamp = str(time.time_ns() if now_ns is None else now_ns)
+    message = f"{stamp}\n{method}\n{path_qs}"
+    if body:
+        message += f"\n{body}"
     return {
         "X-Cux-Key": key,
         "X-Cux-Timestamp": stamp,
-        "X-Cux-Signature": signature(secret, f"{stamp}\n{method}\n{path_qs}"),
+        "X-Cux-Signature": signature(secret, message),
     }

@@ -157,6 +157,13 @@ def _add_job_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         help="run on this lease you hold (repeatable), instead of --max-price",
     )
     submit.add_argument(
+        "--min-reputation-bps",
+        type=int,
+        metavar="BPS",
+        help="run only on nodes that delivered at least this share of their "
+        "shards (basis points)",
+    )
+    submit.add_argument(
         "--no-wait", action="store_true", help="print the job id and exit"
     )
     submit.add_argument(
@@ -426,6 +433,7 @@ async def _job_submit(args: argparse.Namespace, config: ClientConfig) -> int:
             budget_cu=args.budget_cu,
             max_price=args.max_price,
             leases=args.leases,
+            min_reputation_bps=args.min_reputation_bps,
         )
         if args.no_wait:
             _print(args, {"job_id": job_id}, f"job {job_id} submitted")

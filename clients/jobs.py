@@ -70,6 +70,7 @@ class JobsMixin:
         tier: str = "exact",
         max_price: int | None = None,
         leases: list[int] | None = None,
+        min_reputation_bps: int | None = None,
         timeout: float | None = None,
     ) -> str:
         """Submit an embedding job; its id.
@@ -85,6 +86,8 @@ class JobsMixin:
                 per lot) and run on them.
             leases: or run on these live leases of ``symbol`` the account
                 bought.
+            min_reputation_bps: keep the job's shards off nodes that delivered
+                a smaller share of their shards (basis points; None: any node).
 
         Raises:
             JobError: refused (``JOB_UNFILLED``: nothing on offer at
@@ -101,6 +104,7 @@ class JobsMixin:
             tier=tier,
             max_price=max_price,
             leases=leases,
+            min_reputation_bps=min_reputation_bps,
         )
         assert ack.job_id is not None
         return ack.job_id

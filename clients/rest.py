@@ -1,10 +1,12 @@
-"""The REST API under ``/api/v1/``: reference data, history and the account.
+"""The REST API under ``/api/v1/``: reference data, history, the account, jobs.
 
 ```python
 async with RestClient("http://127.0.0.1:8700", "alice", "alice-secret") as rest:
     book = await rest.book("cpu-SPOT")      # symbol, seq, bids, asks, checksum
     trades = await rest.trades("cpu-SPOT")  # [TradeMessage, ...], oldest first
     account = await rest.account()          # signed
+    job_id = await rest.submit_job("cpu-SPOT", ["a text"], budget_cu=5, max_price=1500)
+    job = await rest.job(job_id)            # a clients.messages.Job, all pages
 ```
 
 Signed routes carry ``X-Cux-Key``, ``X-Cux-Timestamp`` and ``X-Cux-Signature``
@@ -23,7 +25,7 @@ import msgspec
 from clients.auth import rest_headers
 from clients.config import Endpoint
 from clients.errors import ConfigError, ServerError, error_for
-from clients.messages import OpenOrder, TradeMessage
+from clients.messages import Job, JobOutput, JobUpdate, OpenOrder, TradeMessage
 
 __all__ = ["RestClient"]
 
@@ -34,6 +36,17 @@ class _Trades(msgspec.Struct):
 
 class _Orders(msgspec.Struct):
     orders: list[OpenOrder]
+
+
+class _JobPage(msgspec.Struct):
+    job: JobUpdate
+    offset: int
+    results: list[JobOutput | None]
+    next_offset: int | None
+
+
+class _Jobs(msgspec.Struct):
+    jobs: list[JobUpdate]
 
 
 class RestClient:
@@ -106,6 +119,55 @@ class RestClient:
         raw = await self.get("/api/v1/orders", signed=True, raw=True)
         return msgspec.json.decode(raw, type=_Orders).orders
 
+    async def submit_job(
+        self,
+        symbol: str,
+        inputs: list[str],
+        *,
+        budget_cu: int,
+        tier: str = "exact",
+        max_price: int | None = None,
+        leases: list[int] | None = None,
+        min_reputation_bps: int | None = None,
+    ) -> str:
+        """``POST /api/v1/jobs``: as `clients.Client.submit_job`; the job id."""
+        fields = {
+            "symbol": symbol,
+            "inputs": inputs,
+            "budget_cu": budget_cu,
+            "tier": tier,
+            "max_price": max_price,
+            "leases": leases,
+            "min_reputation_bps": min_reputation_bps,
+        }
+        body = {k: v for k, v in fields.items() if v is not None}
+        result = await self.request("POST", "/api/v1/jobs", signed=True, json=body)
+        return str(result["job_id"])
+
+    async def job(self, job_id: str) -> Job:
+        """``GET /api/v1/jobs/{job_id}``, every page of its results."""
+        offset: int | None = 0
+        outputs: list[JobOutput | None] = []
+        while offset is not None:
+            path = f"/api/v1/jobs/{job_id}?offset={offset}&limit=256"
+            raw = await self.get(path, signed=True, raw=True)
+            page = msgspec.json.decode(raw, type=_JobPage)
+            outputs.extend(page.results)
+            offset = page.next_offset
+        fields = msgspec.structs.asdict(page.job)
+        del fields["ts"]
+        return Job(**fields, results=outputs)
+
+    async def jobs(self) -> list[JobUpdate]:
+        """``GET /api/v1/jobs``: the account's jobs the server keeps, newest
+        first, without results."""
+        raw = await self.get("/api/v1/jobs", signed=True, raw=True)
+        return msgspec.json.decode(raw, type=_Jobs).jobs
+
+    async def cancel_job(self, job_id: str) -> None:
+        """``DELETE /api/v1/jobs/{job_id}``."""
+        await self.request("DELETE", f"/api/v1/jobs/{job_id}", signed=True)
+
     # -- plumbing ---------------------------------------------------------------
 
     async def get(
@@ -130,12 +192,13 @@ class RestClient:
         """
         if self._session is None:
             raise ConfigError("use RestClient with `async with`")
+        text = "" if json is None else msgspec.json.encode(json).decode()
         headers: dict[str, str] = {}
         if signed:
             if self.key is None or self._secret is None:
                 raise ConfigError("a signed route needs a key and a secret")
-            headers = rest_headers(self.key, self._secret, method, path_qs)
-        data = None if json is None else msgspec.json.encode(json)
+            headers = rest_headers(self.key, self._secret, method, path_qs, text)
+        data = text.encode() if text else None
         if data is not None:
             headers["Content-Type"] = "application/json"
         async with self._session.request(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 from server_harness import ServerProcess, desk_config, http_get, write_config
 
-from clients import Client, LiveBook
+from clients import Client, LiveBook, RestClient
 from clients.errors import (
     AuthError,
     ClientError,
@@ -526,3 +526,31 @@ async def test_a_burst_past_the_rate_limit_raises_rate_limited(
     assert limited
     assert {r.code for r in limited} == {"RATE_LIMITED"}
     assert all(isinstance(r, int | RateLimited) for r in results)
+
+
+# -- REST ---------------------------------------------------------------------------
+
+
+async def test_rest_client_reads_the_book_trades_account_and_orders(
+    server: ServerProcess, buyer: Client, seller: Client, desk: Desk
+) -> None:
+    await seller.sell(desk.symbol, 2, 1300)
+    await buyer.buy(desk.symbol, 1, 1300)
+    resting = await buyer.buy(desk.symbol, 4, 1200)
+    async with RestClient(server.http, desk.buyer, f"{desk.buyer}-secret") as rest:
+        book = await rest.book(desk.symbol)
+        assert (book["bids"], book["asks"]) == ([[1200, 4]], [[1300, 1]])
+        [trade] = await rest.trades(desk.symbol)
+        assert (trade.price, trade.qty, trade.taker_side) == (1300, 1, "buy")
+        account = await rest.account()
+        assert account["account"] == desk.buyer
+        assert account["held"] == hold(1200, 4)
+        assert [o.order_id for o in await rest.orders()] == [resting.order_id]
+        assert any(i["symbol"] == desk.symbol for i in await rest.instruments())
+        with pytest.raises(InvalidOrder) as caught:
+            await rest.book("nowhere-SPOT")
+        assert caught.value.code == "UNKNOWN_SYMBOL"
+    async with RestClient(server.http, desk.buyer, "wrong") as rest:
+        with pytest.raises(AuthError) as auth:
+            await rest.account()
+        assert auth.value.code == "AUTH_FAILED"

@@ -19,8 +19,8 @@ from dispatch_harness import SYMBOL, asks, start_node, stop, wait_until
 from dispatch_harness import write_config as write_dispatch_config
 from server_harness import ROOT, ServerProcess
 
-from clients import Client
-from clients.errors import JobError
+from clients import Client, RestClient
+from clients.errors import AuthError, JobError
 from clients.messages import JobUpdate
 
 TEXTS = ["A fox crossed the road.", "Snow closed the mountain pass overnight."]
@@ -153,3 +153,27 @@ def test_cux_job_submit_with_a_price_below_every_ask_exits_1_with_the_code(
 
     assert done.returncode == 1
     assert "cux job submit: JOB_UNFILLED:" in done.stderr
+
+
+async def test_rest_client_submits_reads_lists_and_cancels_jobs(
+    market: ServerProcess,
+) -> None:
+    async with RestClient(market.http, "alice", "alice-secret") as rest:
+        job_id = await rest.submit_job(
+            SYMBOL, TEXTS, budget_cu=BUDGET_CU, max_price=MAX_PRICE
+        )
+        async with Client(market.url, "alice", "alice-secret") as cux:
+            waited = await cux.wait_job(job_id, timeout=120)
+        job = await rest.job(job_id)
+        assert job == waited
+        newest = (await rest.jobs())[0]
+        assert (newest.job_id, newest.status) == (job_id, "done")
+        with pytest.raises(JobError) as caught:
+            await rest.cancel_job(job_id)
+        assert caught.value.code == "JOB_ENDED"
+        with pytest.raises(JobError) as caught:
+            await rest.submit_job(SYMBOL, TEXTS, budget_cu=BUDGET_CU, max_price=1)
+        assert caught.value.code == "JOB_UNFILLED"
+    async with RestClient(market.http, "alice", "wrong") as rest:
+        with pytest.raises(AuthError):
+            await rest.submit_job(SYMBOL, TEXTS, budget_cu=1, max_price=MAX_PRICE)
