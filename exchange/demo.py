@@ -187,11 +187,15 @@ class _Demo:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + NODES_TIMEOUT
         while len(self.tally.nodes) < want and loop.time() < deadline:
+            if self.stop.is_set():
+                return
             running = [c for c in self.children.nodes if c.running]
             if not running:
                 tail = self.children.nodes[0].log_tail() if self.children.nodes else ""
                 raise DemoStartError(f"every cux node exited; the first's log:\n{tail}")
             await asyncio.sleep(0.5)
+        if not self.tally.nodes:
+            raise DemoStartError(f"no node registered in {NODES_TIMEOUT:.0f} s")
         self.tally.event(
             f"{len(self.tally.nodes)} of {want} nodes registered: the market opens"
         )
@@ -200,6 +204,8 @@ class _Demo:
 
     async def _market(self, url: str, watchers: Watchers) -> None:
         await self._wait_for_nodes()
+        if self.stop.is_set():
+            return
         self.tally.stage = "trading"
         passages = load_passages()
         offset = self.plan.offset(self.tally.sim_now() or self.plan.clock_start)
@@ -229,6 +235,8 @@ class _Demo:
         async with connect_venue(url, config.name, secret, seed=config.seed) as venue:
             consumer = Consumer(venue, config, price, passages)
             self.consumers.append(consumer)
+            if self.stop.is_set():
+                consumer.stop()
             await consumer.run()
 
     def _refused(self) -> dict[str, int]:
@@ -293,6 +301,13 @@ class _Demo:
 
     # -- shutting down -----------------------------------------------------------------
 
+    async def _jobs_settle(self, timeout: float) -> None:
+        """Wait a little for the jobs just cancelled to report how they ended."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.tally.count_jobs("running") and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+
     async def _shut_down(self, watchers: Watchers | None) -> list[str]:
         self.tally.stage = "stopping"
         self.tally.event(f"stopping: {self.reason}")
@@ -304,6 +319,7 @@ class _Demo:
         await _settle(self.tasks, timeout=15.0)
         server = self.children.server
         if watchers is not None and server is not None and server.running:
+            await self._jobs_settle(timeout=5.0)
             with contextlib.suppress(Exception):
                 await watchers.refresh_nodes()
                 accounts = [n.account for n in self.plan.nodes] + self.plan.traders()
@@ -316,6 +332,7 @@ class _Demo:
 async def _settle(tasks: list[asyncio.Task[Any]], timeout: float) -> None:
     """Let ``tasks`` end by themselves for ``timeout`` seconds, then cancel
     those left, and wait for all."""
+    tasks = list(tasks)
     if not tasks:
         return
     _, pending = await asyncio.wait(tasks, timeout=timeout)

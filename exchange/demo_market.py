@@ -55,9 +55,10 @@ CLOSING_CALL_SECONDS: Final = 60
 DEPOSIT: Final = 1_000 * 1_000_000
 """Each trader's opening deposit, µcr (1,000 credits)."""
 PROVIDER_DEPOSIT: Final = 100 * 1_000_000
-START: Final = datetime(2025, 10, 21, 13, 20, tzinfo=UTC)
-"""The simulated clock's start for seed 0: 40 simulated minutes before a whole
-hour, so that the first futures window starts 40 real seconds in."""
+START: Final = datetime(2025, 10, 21, 13, 10, tzinfo=UTC)
+"""The simulated clock's start for seed 0: 50 simulated minutes before a whole
+hour, so that the first futures window starts 50 real seconds in (when the
+nodes have registered within 40 s)."""
 
 _GPUS: Final = ("A100_80GB_SXM4", "H100_80GB_SXM5", "H200_141GB", "B200_180GB")
 REFERENCE_GPU: Final = "H100_80GB_SXM5"

@@ -66,9 +66,8 @@ class Summary:
         events.add_column("event")
         for at, text in t.recent:
             events.add_row(f"{at:.0f}", text)
-        return Group(
-            head, self._markets(), Text(self.jobs_line()), self._nodes(), events
-        )
+        jobs = Text(f"{self.jobs_line()}\n{self.compute_line()}")
+        return Group(head, self._markets(), jobs, self._nodes(), events)
 
     def _markets(self) -> Table:
         table = Table(title="market", title_justify="left")
@@ -126,9 +125,14 @@ class Summary:
         return (
             f"jobs {t.count_jobs('done')} done, {t.count_jobs('failed')} failed, "
             f"{t.count_jobs('running')} running, {t.count_jobs('cancelled')} "
-            f"cancelled, {unfilled} unfilled at their price | CU spent "
-            f"{t.cu_spent:.1f}, saved {t.cu_saved:.1f} | consumers paid "
-            f"{_credits(t.paid)} credits"
+            f"cancelled, {unfilled} unfilled at their price"
+        )
+
+    def compute_line(self) -> str:
+        t = self.tally
+        return (
+            f"CU spent {t.cu_spent:.1f}, saved {t.cu_saved:.1f} (tiers and "
+            f"budgets) | consumers paid {_credits(t.paid)} credits"
         )
 
     def status_line(self) -> str:
@@ -139,7 +143,8 @@ class Summary:
         last = "" if spot is None else f", last {_amount(spot.last_price)} µcr"
         return (
             f"[{t.elapsed():4.0f} s | {sim_time(t.sim_now())}] {t.stage}: trades "
-            f"{t.trades} ({lots} lots{last}) | {self.jobs_line()} | nodes "
+            f"{t.trades} ({lots} lots{last}) | {self.jobs_line()} | "
+            f"{self.compute_line()} | nodes "
             f"{len(t.nodes)}/{len(self.plan.nodes)}"
         )
 
@@ -165,6 +170,7 @@ class Summary:
                 f"{_amount(m.last_price)} µcr per lot{settled}"
             )
         lines.append(self.jobs_line())
+        lines.append(self.compute_line())
         lines.append("providers:")
         for spec in self.plan.nodes:
             available = balances.get(spec.account, {}).get("available")

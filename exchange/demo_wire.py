@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,8 @@ import aiohttp
 from clients.auth import signature
 
 __all__ = ["Wire", "WireError"]
+
+log = logging.getLogger("cux.demo")
 
 _RESPONSES = frozenset({"ack", "error", "result", "subscribed", "pong"})
 
@@ -140,7 +143,10 @@ class Wire:
                     if not future.done():
                         future.set_result(message)
                 else:
-                    self._on_message(message)
+                    try:
+                        self._on_message(message)
+                    except Exception:
+                        log.exception("a message could not be handled: %s", message)
         finally:
             for future in self._pending.values():
                 if not future.done():

@@ -1,4 +1,5 @@
-"""``cux demo`` as a user runs it: a real process, its output and its exit code."""
+"""``cux demo --core-only`` as a user runs it: a real process, its output and its
+exit code (the live demo is tested in ``tests/demo``)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def state_hash(output: str) -> str:
 
 
 def test_demo_exits_zero_and_prints_trades_book_balances_and_state_hash() -> None:
-    result = cux("demo", "--seed", "7")
+    result = cux("demo", "--core-only", "--seed", "7")
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -50,16 +51,16 @@ def test_demo_exits_zero_and_prints_trades_book_balances_and_state_hash() -> Non
 
 
 def test_demo_with_the_same_seed_prints_the_same_output() -> None:
-    first = cux("demo", "--seed", "3", "--steps", "30")
-    second = cux("demo", "--seed", "3", "--steps", "30")
+    first = cux("demo", "--core-only", "--seed", "3", "--steps", "30")
+    second = cux("demo", "--core-only", "--seed", "3", "--steps", "30")
 
     assert first.returncode == second.returncode == 0
     assert first.stdout == second.stdout
 
 
 def test_demo_with_another_seed_ends_in_another_state_hash() -> None:
-    one = cux("demo", "--seed", "1")
-    two = cux("demo", "--seed", "2")
+    one = cux("demo", "--core-only", "--seed", "1")
+    two = cux("demo", "--core-only", "--seed", "2")
 
     assert one.returncode == two.returncode == 0
     assert state_hash(one.stdout) != state_hash(two.stdout)
@@ -67,7 +68,7 @@ def test_demo_with_another_seed_ends_in_another_state_hash() -> None:
 
 def test_python_m_exchange_runs_the_same_demo_as_cux() -> None:
     module = subprocess.run(
-        [sys.executable, "-m", "exchange", "demo", "--seed", "5"],
+        [sys.executable, "-m", "exchange", "demo", "--core-only", "--seed", "5"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -76,7 +77,7 @@ def test_python_m_exchange_runs_the_same_demo_as_cux() -> None:
     )
 
     assert module.returncode == 0, module.stderr
-    assert module.stdout == cux("demo", "--seed", "5").stdout
+    assert module.stdout == cux("demo", "--core-only", "--seed", "5").stdout
 
 
 @pytest.mark.parametrize("args", [["--help"], ["demo", "--help"]])
@@ -88,7 +89,7 @@ def test_help_exits_zero_and_shows_usage(args: list[str]) -> None:
 
 
 def test_demo_with_negative_steps_is_a_usage_error() -> None:
-    result = cux("demo", "--steps", "-1")
+    result = cux("demo", "--core-only", "--steps", "-1")
 
     assert result.returncode == 2
     assert "--steps: must be from 0 to 1,000,000, got -1" in result.stderr
@@ -120,7 +121,7 @@ def test_scenario_ends_holding_exactly_deposits_less_withdrawals(
 def test_demo_refuses_out_of_range_numbers_with_a_plain_message(
     flag: str, value: str, message: str
 ) -> None:
-    result = cux("demo", flag, value)
+    result = cux("demo", "--core-only", flag, value)
 
     assert result.returncode == 2
     assert message in result.stderr

@@ -1,0 +1,203 @@
+"""The demo's parts without processes: its market plan, its tally of the wire,
+and the report it prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clients.agents import load_gpu_prices
+from exchange.demo_market import CLOCK_SPEED, LOT_CU, SYMBOL, make_plan
+from exchange.demo_summary import Summary
+from exchange.demo_tally import Tally
+from exchange.settings import load
+from providers.pricing import micro_usd, reservation_price
+
+SERIES = load_gpu_prices()
+
+
+def test_demo_plan_writes_a_valid_server_configuration_with_every_account(
+    tmp_path: Path,
+) -> None:
+    plan = make_plan(SERIES, nodes=4, seed=3)
+    path = tmp_path / "demo.toml"
+    path.write_text(plan.config_toml(), encoding="utf-8")
+
+    settings = load(path)
+
+    (emb,) = settings.classes
+    assert (emb.name, emb.lot_cu) == ("emb", LOT_CU)
+    assert emb.futures is not None
+    assert emb.futures.list_ahead_hours == 0  # the operator lists the window
+    assert settings.server.clock_speed == CLOCK_SPEED
+    assert settings.server.clock_start == plan.clock_start
+    roles = {a.key: a.roles for a in settings.accounts}
+    assert roles == {
+        "prov-1": ("provider",),
+        "prov-2": ("provider",),
+        "prov-3": ("provider",),
+        "prov-4": ("provider",),
+        "alice": ("consumer",),
+        "bob": ("consumer",),
+        "carol": ("consumer",),
+        "dave": ("consumer",),
+        "mm": ("consumer",),
+        "operator": ("operator",),
+    }
+    assert all(a.secret == f"{a.key}-secret" for a in settings.accounts)
+
+
+def test_demo_plan_replays_a_day_inside_the_price_series_chosen_by_the_seed() -> None:
+    starts = {make_plan(SERIES, 3, seed).clock_start for seed in range(5)}
+
+    assert len(starts) == 5
+    end = SERIES.start + SERIES.duration_seconds
+    assert all(SERIES.start < start // 10**9 < end for start in starts)
+
+
+def test_demo_nodes_differ_in_cost_and_capacity_so_their_prices_differ() -> None:
+    plan = make_plan(SERIES, nodes=4, seed=1)
+
+    costs = {node.usd_per_hour for node in plan.nodes}
+    speeds = {node.cu_per_second for node in plan.nodes}
+    prices = {
+        reservation_price(
+            micro_usd(node.usd_per_hour), round(node.cu_per_second * 1000), LOT_CU
+        )
+        for node in plan.nodes
+    }
+    assert len(costs) == len(speeds) == len(prices) == 4
+    # Each registers its real throughput in simulated time.
+    assert all(
+        abs(n.cu_per_second * CLOCK_SPEED - n.real_cu_per_second) < 0.05
+        for n in plan.nodes
+    )
+
+
+def test_consumers_pay_more_than_the_cheapest_node_asks_and_differ_in_willingness() -> (
+    None
+):
+    plan = make_plan(SERIES, nodes=3, seed=1)
+    cheapest = min(
+        reservation_price(
+            micro_usd(n.usd_per_hour), round(n.cu_per_second * 1000), LOT_CU
+        )
+        for n in plan.nodes
+    )
+    offset = plan.offset(plan.clock_start)
+
+    limits = [
+        plan.pricer.price(offset) * c.willingness_bps // 10_000 for c in plan.consumers
+    ]
+
+    assert len(set(limits)) == len(limits)
+    # A node asks its reservation plus a 10% markup at least.
+    assert all(limit > cheapest * 11 // 10 for limit in limits)
+    assert all(c.symbol == SYMBOL and c.lot_cu == LOT_CU for c in plan.consumers)
+
+
+def job(
+    job_id: str, status: str, flops: int, full_flops: int, cost: int
+) -> dict[str, Any]:
+    return {
+        "type": "job",
+        "job_id": job_id,
+        "symbol": SYMBOL,
+        "status": status,
+        "tier": "exact",
+        "inputs": 3,
+        "done_inputs": 3,
+        "failed_inputs": 0,
+        "flops": flops,
+        "budget_flops": full_flops,
+        "full_flops": full_flops,
+        "cost": cost,
+        "refund": 0,
+        "reason": None,
+        "ts": 1,
+    }
+
+
+def test_tally_counts_cu_spent_on_every_job_and_saved_on_the_done_ones() -> None:
+    tally = Tally(speed=CLOCK_SPEED)
+
+    tally.on_job("alice", job("1", "running", 0, 10 * 10**9, 0))
+    tally.on_job("alice", job("1", "done", 6 * 10**9, 10 * 10**9, 500))
+    tally.on_job("bob", job("1", "failed", 1 * 10**9, 5 * 10**9, 100))
+
+    assert (tally.count_jobs("done"), tally.count_jobs("failed")) == (1, 1)
+    assert tally.count_jobs("running") == 0
+    assert tally.cu_spent == 7.0
+    assert tally.cu_saved == 4.0  # a failed job's unrun inputs saved nothing
+    assert tally.paid == 600
+    assert tally.signal("job.alice.1").is_set()
+
+
+def test_tally_follows_trades_settlement_and_delivery_of_each_instrument() -> None:
+    tally = Tally(speed=CLOCK_SPEED)
+    window = "emb-20251021T14"
+
+    for price, qty in [(900, 2), (950, 3)]:
+        tally.on_public(
+            {"type": "trade", "symbol": SYMBOL, "price": price, "qty": qty, "ts": 1}
+        )
+    tally.on_public({"type": "trade", "symbol": window, "price": 800, "qty": 5})
+    tally.on_public({"type": "settlement", "symbol": window, "price": 810, "ts": 2})
+    tally.on_public(
+        {"type": "delivery", "symbol": window, "status": "started", "lots": 5}
+    )
+
+    spot = tally.markets[SYMBOL]
+    assert (spot.trades, spot.lots, spot.last_price) == (2, 5, 950)
+    assert tally.markets[window].settlement == 810
+    assert tally.trades == 3
+    assert tally.signal(f"settled.{window}").is_set()
+    assert tally.signal(f"started.{window}").is_set()
+    assert not tally.signal(f"ended.{window}").is_set()
+    assert [text for _, text in tally.events] == [
+        f"{window}: gate passed, settlement price 810 µcr per lot",
+        f"{window}: delivery started, 5 lots become leases",
+    ]
+
+
+def test_report_gives_trades_jobs_providers_and_the_journal_path(
+    tmp_path: Path,
+) -> None:
+    plan = make_plan(SERIES, nodes=3, seed=1)
+    tally = Tally(speed=CLOCK_SPEED)
+    tally.on_public({"type": "trade", "symbol": SYMBOL, "price": 900, "qty": 2})
+    tally.on_job("alice", job("7", "done", 2 * 10**9, 3 * 10**9, 1_800_000))
+    tally.nodes = [
+        {
+            "account": "prov-1",
+            "node_id": "node-1",
+            "cu_per_second": 0.025,
+            "busy": 0,
+            "reputation": {
+                "shards_done": 4,
+                "shards_failed": 1,
+                "flops_delivered": 8 * 10**9,
+                "reputation_bps": 8_000,
+            },
+        }
+    ]
+    summary = Summary(tally, plan, "http://127.0.0.1:1/", lambda: {"JOB_UNFILLED": 2})
+    balances = {"prov-1": {"available": 101_500_000, "held": 0, "escrow": 0}}
+
+    report = summary.report(balances, tmp_path, ["a notable event"], ["a note"])
+
+    lines = report.splitlines()
+    assert "trades: 1" in lines
+    assert "  emb-SPOT: 1 trades, 2 lots, last 900 µcr per lot" in lines
+    assert (
+        "jobs 1 done, 0 failed, 0 running, 0 cancelled, 2 unfilled at their price"
+        in lines
+    )
+    assert lines[lines.index("providers:") + 1] == (
+        "  prov-1 node-1 (A100 at $1.75/h): 4 shards done, 1 failed, 8.0 CU, "
+        "reputation 80.00%, earned 1.500000 credits"
+    )
+    assert "  a notable event" in lines
+    assert "note: a note" in lines
+    assert f"journal: {tmp_path / 'journal'}" in lines
+    assert summary.compute_line().startswith("CU spent 2.0, saved 1.0")
