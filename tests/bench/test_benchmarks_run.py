@@ -68,3 +68,16 @@ def test_server_bench_summarises_a_py_spy_profile(tmp_path: Path) -> None:
     table = summarise_profile(raw)
     assert "| engine (matching/) | 75.0% |" in table
     assert "| websocket send: frame build and socket write | 25.0% |" in table
+
+
+def test_dispatch_bench_runs_jobs_on_two_real_nodes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench.dispatch_bench import main as dispatch_bench_main
+
+    assert (
+        dispatch_bench_main(["--jobs", "2", "--inputs", "2", "--concurrency", "2"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "1 at a time" in out
+    assert "2 at a time" in out
