@@ -43,3 +43,11 @@ def test_readme_server_configuration_is_a_valid_configuration() -> None:
     for block in blocks:
         settings = msgspec.convert(tomllib.loads(block), Settings)
         assert settings.market.classes
+
+
+def test_readme_lists_every_job_error_code_with_its_meaning() -> None:
+    from exchange.gateway_jobs import JOB_CODES
+
+    text = README.read_text(encoding="utf-8")
+    for code, meaning in JOB_CODES.items():
+        assert f"| `{code}` | {meaning} |" in text
