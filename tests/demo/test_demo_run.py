@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -106,6 +108,15 @@ def figure(pattern: str, text: str) -> int:
     found = re.search(pattern, text, re.MULTILINE)
     assert found is not None, f"no line matches {pattern!r}:\n{text}"
     return int(found.group(1))
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, already dead, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def started_pids(output: str) -> list[int]:
@@ -198,3 +209,22 @@ def test_demo_refuses_a_data_folder_that_already_holds_a_journal(
     assert status == 2
     assert "already holds a journal" in demo.text
     assert started_pids(demo.text) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses Linux's parent-death signal")
+def test_demo_killed_outright_takes_its_child_processes_with_it(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    demo = DemoProcess("--port", "0", "--data", str(data))
+    demo.wait_for(r"started cux node node-3", 60)
+
+    demo.proc.kill()  # no chance to stop its children itself
+    demo.proc.wait(10)
+
+    # The kernel sends each child SIGTERM; they exit by themselves.
+    deadline = time.monotonic() + 60
+    while alive_mentioning(str(data)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive_mentioning(str(data)) == []
+    pids = started_pids(demo.text)
+    assert len(pids) == 4
+    assert not [pid for pid in pids if alive(pid)]
