@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -210,8 +210,3 @@ def _credits(value: int | None) -> str:
     if value is None:
         return "--"
     return f"{value / UCR_PER_CREDIT:,.6f}"
-
-
-def console() -> Console:
-    """The console the demo writes to: standard output."""
-    return Console(highlight=False)
