@@ -162,7 +162,7 @@ def test_jobs_over_rest_submit_read_list_and_refuse_bad_requests(
             _, page = rest(server, "GET", path + "?offset=3&limit=2")
             _, mine = rest(server, "GET", "/api/v1/jobs")
             _, recent = rest(server, "GET", "/api/v1/jobs/recent")
-            refused = {
+            refused: dict[str, Any] = {
                 "another's job": rest(server, "GET", path, key="p1")[0],
                 "unknown key": rest(server, "GET", path, key="mallory")[0],
                 "unknown job": rest(server, "GET", "/api/v1/jobs/999")[0],
