@@ -99,7 +99,8 @@ log = logging.getLogger("cux.dispatch")
 
 SECOND = 1_000_000_000
 LEASE_MARGIN = 5 * SECOND
-"""A shard is not sent on a spot lease that expires sooner than this."""
+"""A shard is not sent on a spot lease that expires sooner than this, in real
+time (on a simulated clock, this many real seconds of it)."""
 
 
 class JobRefused(Exception):
@@ -139,7 +140,7 @@ class Dispatcher:
             done(exc)
             return
         if req.max_price is not None:
-            self._buy(run, self._lots_for(run, run.planned), done, first=True)
+            self._open_and_buy(run, self._lots_for(run, run.planned), done)
         else:
             self._take_leases(run, req.leases or [], done)
 
@@ -200,39 +201,58 @@ class Dispatcher:
         lot_flops = flops_capacity(1, lot_cu)
         return min(MAX_QTY, max(1, -(-flops // lot_flops)))
 
-    def _buy(self, run: JobRun, lots: int, done: Done | None, first: bool) -> None:
-        """Buy ``lots`` spot lots IOC at the job's limit; their leases join the
-        job. The first purchase opens the job; later ones top it up."""
+    def _open_and_buy(self, run: JobRun, lots: int, done: Done) -> None:
+        """Open a job order and buy its lots, in one batch (one journal write):
+        a job order that buys nothing is closed ``failed`` at once."""
+
+        def commands(engine: Engine) -> list[Command]:
+            job_id = engine.job_seq + 1
+            return [self._open_command(run), self._order(run, lots, job_id)]
+
+        def bought(events: list[Event]) -> None:
+            opened = [e for e in events if type(e) is JobOpened]
+            if not opened:
+                rejection = _rejection(events)
+                assert rejection is not None
+                done(JobRefused(*rejection))
+                return
+            run.job_id = opened[0].job_id
+            trades = [e for e in events if type(e) is Trade]
+            refused = _rejection(events)
+            if refused is None and not trades:
+                refused = ("JOB_UNFILLED", "nothing on offer at max_price")
+            if refused is not None:
+                close = CloseJob(run.job_id, "failed", 0, refused[0])
+                self.exchange.submit(Work(command=close))
+                done(JobRefused(*refused))
+                return
+            self._add_trades(run, trades)
+            self._started(run, done)
+
+        self.exchange.submit(Work(expand=commands, reply=bought))
+
+    def _order(self, run: JobRun, lots: int, job_id: int) -> PlaceOrder:
         assert run.max_price is not None
-        order = PlaceOrder(
+        return PlaceOrder(
             run.account,
             run.symbol,
             "buy",
             lots,
             price=run.max_price,
             tif="IOC",
-            client_order_id=f"job.{run.job_id}" if run.job_id else "job",
+            client_order_id=f"job.{job_id}",
         )
 
+    def _top_up(self, run: JobRun, lots: int) -> None:
+        """Buy ``lots`` more spot lots for the inputs waiting for room."""
+
         def bought(events: list[Event]) -> None:
-            rejection = _rejection(events)
             trades = [e for e in events if type(e) is Trade]
-            if first:
-                assert done is not None
-                if rejection is not None:
-                    done(JobRefused(rejection[0], rejection[1]))
-                elif not trades:
-                    done(
-                        JobRefused("JOB_UNFILLED", "no capacity on offer at max_price")
-                    )
-                else:
-                    self._add_trades(run, trades)
-                    self._open(run, done)
-                return
             if trades:
                 self._add_trades(run, trades)
             self._place_waiting(run)
 
+        order = self._order(run, lots, run.job_id)
         self.exchange.submit(Work(command=order, reply=bought))
 
     def _add_trades(self, run: JobRun, trades: list[Trade]) -> None:
@@ -264,10 +284,6 @@ class Dispatcher:
                 done(result)
                 return
             run.leases = result
-            for lease in result:
-                if lease.spot:
-                    self._spot[lease.symbol, lease.lease_id] = lease
-                    self._lease_jobs[lease.symbol, lease.lease_id] = run
             self._open(run, done)
 
         self.exchange.submit(Work(read=read, reply=taken))
@@ -323,8 +339,8 @@ class Dispatcher:
             )
         return found
 
-    def _open(self, run: JobRun, done: Done) -> None:
-        command = OpenJob(
+    def _open_command(self, run: JobRun) -> OpenJob:
+        return OpenJob(
             run.account,
             run.symbol,
             run.tier,
@@ -333,26 +349,36 @@ class Dispatcher:
             run.budget.job_full_flops,
         )
 
+    def _open(self, run: JobRun, done: Done) -> None:
+        """Open a job on the leases it was given."""
+
         def opened(events: list[Event]) -> None:
             rejection = _rejection(events)
             if rejection is not None:
-                self._end_leases(run, "cancelled")
-                done(JobRefused(rejection[0], rejection[1]))
+                done(JobRefused(*rejection))
                 return
             run.job_id = next(e.job_id for e in events if type(e) is JobOpened)
-            self.jobs[run.job_id] = run
-            log.info(
-                "job %d of %s: %d inputs on %d leases",
-                run.job_id,
-                run.account,
-                len(run.texts),
-                len(run.leases),
-            )
-            done(run)
-            self._publish(run)
-            self._place(run, list(range(len(run.texts))))
+            self._started(run, done)
 
-        self.exchange.submit(Work(command=command, reply=opened))
+        self.exchange.submit(Work(command=self._open_command(run), reply=opened))
+
+    def _started(self, run: JobRun, done: Done) -> None:
+        """The job is recorded: acknowledge it and send its shards."""
+        self.jobs[run.job_id] = run
+        for lease in run.leases:
+            if lease.spot:
+                self._spot[lease.symbol, lease.lease_id] = lease
+                self._lease_jobs[lease.symbol, lease.lease_id] = run
+        log.info(
+            "job %d of %s: %d inputs on %d leases",
+            run.job_id,
+            run.account,
+            len(run.texts),
+            len(run.leases),
+        )
+        done(run)
+        self._publish(run)
+        self._place(run, list(range(len(run.texts))))
 
     # -- shards -------------------------------------------------------------------
 
@@ -366,7 +392,7 @@ class Dispatcher:
             and not lease.ending
             and not lease.failed
             and lease.room > 0
-            and (not lease.spot or lease.ends_at - now > LEASE_MARGIN)
+            and (not lease.spot or lease.ends_at - now > self._margin())
         ]
         costs = [run.plans[i].flops for i in indices]
         parts, left = split(costs, [lease.room for lease in usable])
@@ -376,8 +402,7 @@ class Dispatcher:
         waiting = [indices[k] for k in left]
         if waiting and run.max_price is not None and run.status == "running":
             run.waiting = waiting
-            lots = self._lots_for(run, sum(costs[k] for k in left))
-            self._buy(run, lots, None, False)
+            self._top_up(run, self._lots_for(run, sum(costs[k] for k in left)))
         else:
             for i in waiting:
                 run.failed[i] = "no lease of the job had room for it"
@@ -420,11 +445,12 @@ class Dispatcher:
         shard.node = (node.account, node.node_id)
         shard.session = node.session
         shard.attempts += 1
+        # A node registers CU per second of the exchange's clock; on a
+        # simulated clock that is `speed` times less than per real second.
+        speed = self._speed()
         cu = shard.cost / FLOPS_PER_CU
-        seconds = self.settings.shard_timeout_seconds + 4 * cu * 1000 / max(
-            1, node.cu_per_second_milli
-        )
-        speed = getattr(self.exchange.clock, "speed", 1.0)
+        rate = max(1, node.cu_per_second_milli) * speed / 1000
+        seconds = self.settings.shard_timeout_seconds + 4 * cu / rate
         deadline = self.exchange.clock() + int(seconds * speed * SECOND)
         loop = asyncio.get_running_loop()
         shard.timer = loop.call_later(seconds, self._timed_out, shard.shard_id)
@@ -445,6 +471,14 @@ class Dispatcher:
             )
         )
         log.debug("shard %d of job %d sent to %s", shard.shard_id, run.job_id, node)
+
+    def _speed(self) -> float:
+        """Simulated seconds per real second of the exchange's clock."""
+        speed: float = getattr(self.exchange.clock, "speed", 1.0)
+        return speed
+
+    def _margin(self) -> int:
+        return int(LEASE_MARGIN * self._speed())
 
     def _candidates(self, shard: Shard) -> list[Node]:
         """The nodes that may run ``shard``: its provider's, not tried yet, with
@@ -496,7 +530,7 @@ class Dispatcher:
             reason = f"total {req.flops} FLOPs claimed, the inputs sum to {total}"
         rows = decode_embeddings(req.embeddings, len(planned), MINILM_L6.hidden)
         if reason is None and rows is None:
-            reason = f"embeddings are not {len(planned)} rows of float32"
+            reason = f"embeddings are not {len(planned)} rows of finite float32"
         node = shard.node
         assert node is not None
         if reason is not None:
@@ -527,10 +561,27 @@ class Dispatcher:
             recorded([])
             return
         lease = shard.lease
-        self.exchange.submit(
-            Work(
-                command=RecordUsage(lease.symbol, lease.lease_id, total), reply=recorded
-            )
+        usage = RecordUsage(lease.symbol, lease.lease_id, total)
+        self.exchange.submit(Work(command=usage, reply=recorded))
+        if self._ends_job(shard):
+            # The lease's last shard and the job's: end the lease in the same
+            # journal write as the usage (if the usage were refused, the lease
+            # would take no more of the job anyway).
+            self._end_lease(lease, "failed" if lease.failed else "used_up")
+
+    def _ends_job(self, shard: Shard) -> bool:
+        """Whether ``shard``, just reported, is the last work of its job and of
+        its spot lease."""
+        run, lease = shard.job, shard.lease
+        others = [s for s in run.shards.values() if s is not shard]
+        resolved = len(run.done) + len(shard.indices) + len(run.failed)
+        return (
+            lease.spot
+            and not lease.ended
+            and not lease.ending
+            and not others
+            and not run.waiting
+            and resolved == len(run.texts)
         )
 
     def on_failed(self, session: object, req: ShardFailed) -> bool:
@@ -612,7 +663,7 @@ class Dispatcher:
             and shard.attempts < self.settings.max_attempts
             and not lease.ended
             and not lease.ending
-            and (not lease.spot or lease.ends_at - now > LEASE_MARGIN)
+            and (not lease.spot or lease.ends_at - now > self._margin())
             and self._candidates(shard)
         ):
             self._send(shard)
@@ -689,12 +740,12 @@ class Dispatcher:
             return
         if run.waiting:
             return
-        open_leases = [lease for lease in run.leases if lease.spot and not lease.ended]
-        if open_leases:
-            for lease in open_leases:
-                if not lease.ending:
-                    self._end_lease(lease, "failed" if lease.failed else "used_up")
-            return
+        # The `CloseJob` goes right behind the leases' `EndLease`s: the
+        # sequencer applies them in order, so the job's cost and refund are
+        # final (their escrows released) by the time it is closed.
+        for lease in run.leases:
+            if lease.spot and not lease.ended and not lease.ending:
+                self._end_lease(lease, "failed" if lease.failed else "used_up")
         self._close(run)
 
     def _close(self, run: JobRun) -> None:

@@ -249,8 +249,11 @@ async def test_a_delivery_shortfall_re_registers_lower_and_re_quotes(
 ) -> None:
     node, task = await started(fake)
 
-    node.record_delivery(flops=24_000_000, wall_ns=1_000_000)  # 24 CU/s: close enough
-    node.record_delivery(flops=12_500_000, wall_ns=1_000_000)  # 12.5 CU/s
+    second = 1_000_000_000
+    # 24 CU/s over a 10-s window: close enough.
+    node.record_delivery(flops=240 * 10**9, wall_ns=10 * second)
+    # 12.5 CU/s over the next: short.
+    node.record_delivery(flops=125 * 10**9, wall_ns=10 * second)
     await fake.wait_for("amend")
     await stopped(node, task)
 
@@ -261,6 +264,20 @@ async def test_a_delivery_shortfall_re_registers_lower_and_re_quotes(
         "qty": 7,
         "price": 246,
     }
+
+
+async def test_small_shards_do_not_re_register_before_a_whole_window_ran(
+    fake: FakeExchange,
+) -> None:
+    node, task = await started(fake)
+
+    # 500 tiny shards at 1 CU/s, 10 ms each: 5 s of running, half a window.
+    for _ in range(500):
+        node.record_delivery(flops=10**7, wall_ns=10**7)
+    await asyncio.sleep(0.2)
+    await stopped(node, task)
+
+    assert [r["cu_per_second_milli"] for r in fake.ops("register_node")] == [MILLI]
 
 
 async def test_stopping_cancels_the_quotes_and_places_none_after(
