@@ -25,8 +25,10 @@ reports each one's embeddings and metering; what it delivers feeds
 `Node.record_delivery`. On stop it finishes the shard running and hands the
 queued ones back before it closes the connection.
 
-Known limitation: it quotes the spot book only, not futures windows (it runs
-shards of futures leases it sold by other means all the same).
+It also quotes every futures window of its class that trades, one GTC sell
+per window for the window's unsold lots (`providers.quotes`). On stop it
+cancels the quotes of every symbol it quotes: a ``cancel_all`` per window,
+then one for the spot book.
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ import aiohttp
 
 from providers.pricing import Pricing, reservation_price
 from providers.profile import QualityProfile
+from providers.quotes import (
+    MARKET_MESSAGES,
+    FuturesQuotes,
+    Quote,
+    RequestRefused,
+    fetch_instruments,
+)
 from providers.shards import Run, ShardOutcome, Shards, shard_payload
 
 __all__ = ["Backoff", "Node", "NodeConfig", "RequestRefused", "published_tiers"]
@@ -53,6 +62,9 @@ __all__ = ["Backoff", "Node", "NodeConfig", "RequestRefused", "published_tiers"]
 log = logging.getLogger("cux.node")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+
+SHORTFALL_WINDOW_NS = 10_000_000_000
+"""Shard run time (ns) over which delivery is compared with the registered CU/s."""
 
 FATAL_CODES = frozenset({"AUTH_FAILED", "ROLE_NOT_ALLOWED", "INVALID_FIELD"})
 """Refusals that retrying cannot cure: `Node.run` raises them."""
@@ -67,7 +79,8 @@ class NodeConfig:
         key: the provider account's login key.
         secret: its secret.
         node_id: this node's name, unique within the account.
-        resource_class: the class it sells (the instrument ``<class>-SPOT``).
+        resource_class: the class it sells (the instrument ``<class>-SPOT``
+            and the class's futures).
         cost_micro_usd_per_hour: what an hour of the machine costs, µUSD.
         lot_cu: CU in one lot of the class.
         tick: the class's tick, µcr.
@@ -108,14 +121,6 @@ class NodeConfig:
         return f"{self.resource_class}-SPOT"
 
 
-class RequestRefused(Exception):
-    """The exchange answered a request with an error."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-
-
 class Backoff:
     """Reconnect delays: ``initial × 2^n`` seconds, capped at ``cap``, each
     drawn uniformly from its upper half (jitter) by a seeded RNG."""
@@ -149,13 +154,6 @@ def published_tiers(profile: QualityProfile) -> dict[str, dict[str, float | int]
     }
 
 
-@dataclass(slots=True)
-class _Quote:
-    order_id: str
-    price: int
-    qty: int
-
-
 class Node:
     """One provider node's connection to the exchange (see the module doc).
 
@@ -178,13 +176,15 @@ class Node:
     ) -> None:
         self.config = config
         self.run_shard = run
+        self._window_flops = 0
+        self._window_ns = 0
         self.drain_seconds = drain_seconds
         self.shards: Shards | None = None
         self.cu_per_second_milli = cu_per_second_milli
         self.tiers = tiers or {}
         self.capacity = 0
         self.sold = 0
-        self.quote: _Quote | None = None
+        self.quote: Quote | None = None
         self.registrations = 0
         self._trades: dict[int, int] = {}
         self._ids = itertools.count(1)
@@ -196,6 +196,17 @@ class Node:
         self._stopping = asyncio.Event()
         self._reregister = False
         self._backoff = Backoff(config.backoff_initial, config.backoff_max, config.seed)
+        self._http: aiohttp.ClientSession | None = None
+        self.futures = FuturesQuotes(
+            config.resource_class,
+            config.node_id,
+            self._request,
+            lambda: f"{config.node_id}.{next(self._tags)}",
+            self.pricing,
+            self._lots_in,
+            self._dirty.set,
+            self._stopping.is_set,
+        )
 
     # -- the public surface ------------------------------------------------------
 
@@ -206,8 +217,16 @@ class Node:
         self._stopping.set()
 
     def record_delivery(self, flops: int, wall_ns: int) -> None:
-        """Note what a job delivered; re-register lower when it falls short."""
-        delivered = flops * 1000 // max(1, wall_ns)
+        """Note what a shard delivered; once shards have run for
+        `SHORTFALL_WINDOW_NS` together, re-register lower if what they
+        delivered falls short. (A single small shard says little: its fixed
+        costs — tokenizing, one batch — weigh more than its compute.)"""
+        self._window_flops += flops
+        self._window_ns += max(0, wall_ns)
+        if self._window_ns < SHORTFALL_WINDOW_NS:
+            return
+        delivered = self._window_flops * 1000 // self._window_ns
+        self._window_flops = self._window_ns = 0
         floor = self.cu_per_second_milli * self.config.shortfall_bps // 10_000
         if 0 < delivered < floor:
             log.warning(
@@ -243,6 +262,7 @@ class Node:
                 of `FATAL_CODES`.
         """
         async with aiohttp.ClientSession() as http:
+            self._http = http
             while not self._stopping.is_set():
                 try:
                     async with http.ws_connect(self.config.url, autoping=True) as ws:
@@ -271,6 +291,7 @@ class Node:
         self._ws = ws
         self._hello = asyncio.get_running_loop().create_future()
         self.quote = None
+        self.futures.reset()
         reader = asyncio.create_task(self._read(ws))
         tasks: list[asyncio.Task[Any]] = [reader]
         self.shards = Shards(
@@ -287,6 +308,8 @@ class Node:
             await self._request({"op": "cancel_all", "symbol": self.config.symbol})
             self._backoff.reset()
             await self._requote()
+            await self.futures.start(self._instruments)
+            await self.futures.requote()
 
             tasks += [
                 asyncio.create_task(self._ping()),
@@ -318,6 +341,7 @@ class Node:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        await self.futures.cancel()
         await self._request({"op": "cancel_all", "symbol": self.config.symbol})
         self.quote = None
         log.info("quotes cancelled on %s", self.config.symbol)
@@ -355,8 +379,7 @@ class Node:
         if isinstance(registered, int):
             self.capacity = registered
         else:
-            cu = self.cu_per_second_milli * c.lease_seconds // 1000
-            self.capacity = cu // c.lot_cu
+            self.capacity = self._lots_in(c.lease_seconds)
         self.registrations += 1
         self._reregister = False
         log.info(
@@ -366,6 +389,17 @@ class Node:
             self.capacity,
             c.symbol,
         )
+        self.futures.registered(ack.get("capacity"))
+
+    def _lots_in(self, seconds: int) -> int:
+        """Whole lots the node delivers in ``seconds`` at its registered rate."""
+        cu = self.cu_per_second_milli * seconds // 1000
+        return cu // self.config.lot_cu
+
+    async def _instruments(self) -> list[dict[str, Any]]:
+        assert self._http is not None
+        c = self.config
+        return await fetch_instruments(self._http, c.url, c.request_timeout)
 
     async def _ping(self) -> None:
         while True:
@@ -376,9 +410,10 @@ class Node:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            if self._reregister:
+            if self._reregister or self.futures.unregistered():
                 await self._register()
             await self._requote()
+            await self.futures.requote()
 
     # -- quoting -----------------------------------------------------------------
 
@@ -428,12 +463,24 @@ class Node:
                 "client_order_id": f"{self.config.node_id}.{next(self._tags)}",
             }
         )
-        self.quote = _Quote(str(ack["order_id"]), price, qty)
+        self.quote = Quote(str(ack["order_id"]), price, qty)
         log.info("quoted %d lots of %s at %d µcr", qty, self.config.symbol, price)
 
     def _ours(self, message: dict[str, Any]) -> bool:
         tag = message.get("client_order_id") or ""
         return bool(tag.startswith(f"{self.config.node_id}."))
+
+    def _on_own(self, kind: str, message: dict[str, Any]) -> None:
+        """An update or a fill of one of the node's orders, spot or future."""
+        if message.get("symbol", self.config.symbol) != self.config.symbol:
+            if kind == "order":
+                self.futures.on_order(message)
+            else:
+                self.futures.on_fill(message)
+        elif kind == "order":
+            self._on_order(message)
+        else:
+            self._on_fill(message)
 
     def _on_order(self, message: dict[str, Any]) -> None:
         quote = self.quote
@@ -455,8 +502,10 @@ class Node:
     def _on_lease(self, message: dict[str, Any]) -> None:
         if message.get("status") == "active":
             return
+        if message.get("symbol") != self.config.symbol:
+            return  # a future's lease is firm: its lots never come back
         lots = self._trades.pop(int(message.get("lease_id", -1)), None)
-        if lots is not None and message.get("symbol") == self.config.symbol:
+        if lots is not None:
             self.sold = max(0, self.sold - lots)
             log.info("lease %s ended: %d lots free again", message["lease_id"], lots)
             self._dirty.set()
@@ -503,10 +552,10 @@ class Node:
             elif kind == "hello" and self._hello is not None:
                 if not self._hello.done():
                     self._hello.set_result(str(message["nonce"]))
-            elif kind == "order" and self._ours(message):
-                self._on_order(message)
-            elif kind == "fill" and self._ours(message):
-                self._on_fill(message)
+            elif kind in ("order", "fill") and self._ours(message):
+                self._on_own(kind, message)
+            elif kind in MARKET_MESSAGES:
+                self.futures.on_market(message)
             elif kind == "lease":
                 self._on_lease(message)
             elif kind == "shard" and self.shards is not None:
