@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,18 @@ def report(label: str, elapsed: float, results: list[tuple[float, int]]) -> None
     )
 
 
+def wait_for_quotes(url: str, levels: int, timeout: float = 120) -> None:
+    """Wait until the spot book shows ``levels`` ask levels (one per node)."""
+    book = url.replace("ws://", "http://").removesuffix("/ws") + "/api/v1/book/emb-SPOT"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(book, timeout=5) as answer:
+            if len(json.loads(answer.read())["asks"]) >= levels:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("the nodes did not quote in time")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=40)
@@ -199,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         procs = [server]
         try:
             url = f"ws://127.0.0.1:{wait_for_port(logs / 'serve.log')}/ws"
-            for key in ("p1", "p2"):
+            # Different costs, so that the two quotes are two price levels.
+            for key, cost in (("p1", "0.10"), ("p2", "0.20")):
                 procs.append(
                     start(
                         [
@@ -218,12 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                             key,
                             "--probe-seconds",
                             "1",
+                            "--cost-per-hour",
+                            cost,
                         ],
                         env,
                         logs / f"{key}.log",
                     )
                 )
-            time.sleep(12)  # the nodes load the model, probe and quote
+            wait_for_quotes(url, 2)  # the nodes load the model, probe and quote
             print(
                 f"{args.jobs} job orders of {args.inputs} short inputs each, "
                 "two nodes, one torch thread each"

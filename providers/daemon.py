@@ -63,6 +63,9 @@ log = logging.getLogger("cux.node")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
+MAX_REFUSALS = 3
+"""Refused quotes in a row after which the node waits for news to re-quote."""
+
 SHORTFALL_WINDOW_NS = 10_000_000_000
 """Shard run time (ns) over which delivery is compared with the registered CU/s."""
 
@@ -178,6 +181,7 @@ class Node:
         self.run_shard = run
         self._window_flops = 0
         self._window_ns = 0
+        self._refusals = 0
         self.drain_seconds = drain_seconds
         self.shards: Shards | None = None
         self.cu_per_second_milli = cu_per_second_milli
@@ -445,10 +449,29 @@ class Node:
                 log.info("re-quoted %d lots at %d µcr", unsold, price)
         except RequestRefused as exc:
             log.warning("quote refused: %s", exc)
-            if quote is not None and self.quote is quote:
-                # The order is gone (filled or cancelled meanwhile): quote anew.
-                self.quote = None
-                self._dirty.set()
+            await self._after_refusal()
+        else:
+            self._refusals = 0
+
+    async def _after_refusal(self) -> None:
+        """A quote was refused: the node's view was stale (a fill or a lease's
+        end on its way, the order filled or cancelled meanwhile). Let the
+        messages in flight arrive, take the quote's state from the server, and
+        try again — at most `MAX_REFUSALS` times in a row, then only when the
+        next fill or lease message comes."""
+        self._refusals += 1
+        await asyncio.sleep(0.2)
+        answer = await self._request({"op": "orders", "symbol": self.config.symbol})
+        quote = self.quote
+        open_orders = {str(o["order_id"]): o for o in answer.get("orders", [])}
+        found = None if quote is None else open_orders.get(quote.order_id)
+        if found is None:
+            self.quote = None
+        else:
+            assert quote is not None
+            quote.price, quote.qty = int(found["price"]), int(found["leaves"])
+        if self._refusals < MAX_REFUSALS:
+            self._dirty.set()
 
     async def _place(self, price: int, qty: int) -> None:
         ack = await self._request(

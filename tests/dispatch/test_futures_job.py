@@ -67,10 +67,9 @@ def test_a_future_is_traded_delivered_used_by_a_job_and_settled(tmp_path: Path) 
         provider = start_node(server, "p1", "n1", max_cu=0.1)
         try:
 
-            async def scenario() -> tuple[dict[str, Any], dict[str, int]]:
+            async def scenario() -> tuple[dict[str, Any], dict[str, int], int]:
                 async with (
                     connected(server.url, "operator") as operator,
-                    connected(server.url, "p1") as p1,
                     connected(server.url, "alice") as alice,
                 ):
                     listed = await operator.request(
@@ -86,19 +85,26 @@ def test_a_future_is_traded_delivered_used_by_a_job_and_settled(tmp_path: Path) 
                         60,
                         "the node",
                     )
-                    sold = await p1.request(
-                        "place", symbol=FUTURE, side="sell", qty=6, price=5_000
+                    # The node quotes the window's capacity itself.
+                    asks = await asyncio.to_thread(
+                        wait_until,
+                        lambda: server.get(f"/api/v1/book/{FUTURE}").body["asks"],
+                        60,
+                        "the node's quote on the window",
                     )
-                    assert sold["type"] == "ack", sold
+                    price = asks[0][0]
+                    await alice.request("subscribe", channels=["fills"])
                     bought = await alice.request(
                         "place",
                         symbol=FUTURE,
                         side="buy",
                         qty=6,
-                        price=5_000,
+                        price=price,
                         tif="IOC",
                     )
                     assert bought["type"] == "ack", bought
+                    [fill] = await alice.wait_for("fill")
+                    assert (fill["qty"], fill["price"]) == (6, price)
                     before_delivery = account(server, "p1")
 
                     # Delivery at the window's start: a lease for alice.
@@ -123,9 +129,9 @@ def test_a_future_is_traded_delivered_used_by_a_job_and_settled(tmp_path: Path) 
                             break
                         assert asyncio.get_running_loop().time() < deadline, job
                         await asyncio.sleep(0.1)
-                    return job, before_delivery
+                    return job, before_delivery, price
 
-            job, before = asyncio.run(scenario())
+            job, before, price = asyncio.run(scenario())
             # The window ends 30 real seconds after it starts; then p1 is paid.
             paid = wait_until(
                 lambda: account(server, "p1")["available"] > before["available"],
@@ -139,8 +145,11 @@ def test_a_future_is_traded_delivered_used_by_a_job_and_settled(tmp_path: Path) 
         assert job["status"] == "done", (job, logs)
         assert job["done_inputs"] == 16
         assert job["cost"] == job["refund"] == 0  # firm: paid at the trade
-        # 6 lots at 5,000 µcr, less the seller's 5 bps maker fee (its sell rested).
-        assert after["available"] - before["available"] == 30_000 - 15
+        # 6 lots at its price, less the seller's 5 bps maker fee (its sell
+        # rested), rounded up.
+        notional = 6 * price
+        fee = -(-notional * 5 // 10_000)
+        assert after["available"] - before["available"] == notional - fee
     engine = recovered_engine(server.data, config)
     engine.check()
     assert FUTURE not in engine.instruments  # delisted after its window

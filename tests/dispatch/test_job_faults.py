@@ -218,9 +218,15 @@ def test_cancelling_a_job_waiting_for_a_node_releases_its_leases_at_once(
 
             first, second, (during, after_cancel) = asyncio.run(scenario())
             final = account(server, "alice")
-            [[_, requoted]] = wait_until(
-                lambda: [a for a in asks(server) if a[1] == quoted], what="requote"
-            )
+            seen: list[Any] = []
+
+            def requoted_all() -> bool:
+                seen[:] = asks(server)
+                return sum(qty for _, qty in seen) == quoted
+
+            requoted = wait_until(requoted_all, 30, "the full quote again") and quoted
+        except AssertionError:
+            raise AssertionError((seen, quoted, stop(only))) from None
         finally:
             logs = stop(only)
         assert second["status"] == "cancelled", (second, logs)

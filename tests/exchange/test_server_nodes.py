@@ -64,6 +64,14 @@ async def test_a_node_registers_the_capacity_of_one_lease_in_lots(
             "cu_per_second": 25.0,
             "model": "all-MiniLM-L6-v2",
             "tiers": {"exact": {"cu_fraction": 1.0}},
+            "busy": 0,
+            "reputation": {
+                "shards_done": 0,
+                "shards_failed": 0,
+                "flops_delivered": 0,
+                "reputation_bps": 10_000,
+                "delivered_cu_per_second": None,
+            },
         }
     ]
 
