@@ -24,11 +24,13 @@ def add_node_command(commands: Any) -> None:
     """Add ``node`` to the ``cux`` subcommands (an argparse subparsers action)."""
     node = commands.add_parser(
         "node",
-        help="run a provider node: measure, register and quote capacity",
+        help="run a provider node: measure, register, quote capacity, run jobs",
         description="Load all-MiniLM-L6-v2, measure this machine's capacity in "
         "CU/s, register it with the exchange and quote it on the class's spot "
-        "book at a price from its cost and utilisation. Reconnects with backoff; "
-        "SIGTERM or Ctrl-C cancels the quotes and exits.",
+        "book and its trading futures windows at a price from its cost and "
+        "utilisation, and run the shards of jobs the exchange dispatches to it. "
+        "Reconnects with backoff; SIGTERM or Ctrl-C cancels the quotes, finishes "
+        "the shard running, hands the others back and exits.",
     )
     node.add_argument(
         "--exchange", required=True, metavar="URL", help="ws://HOST:PORT/ws"
