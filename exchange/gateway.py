@@ -22,7 +22,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from exchange.gateway_jobs import JobRequests
-from exchange.nodes import Node
+from exchange.nodes import Node, lots_of
 from exchange.protocol import (
     MAX_FRAME,
     MAX_NODE_FRAME,
@@ -452,7 +452,10 @@ class Gateway:
 
         def reply(events: list[Event]) -> None:
             capacity = {e.symbol: e.lots for e in events if type(e) is CapacitySet}
-            session.send(encode(Ack(req.id, capacity=capacity)))
+            # This node's own share, so that nodes of one account quote apart.
+            engine = self.exchange.engine
+            own = lots_of(engine, req.resource_class, req.cu_per_second_milli)
+            session.send(encode(Ack(req.id, capacity=capacity, node_capacity=own)))
 
         self.exchange.register_capacity({(account, req.resource_class)}, reply)
 

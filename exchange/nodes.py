@@ -32,7 +32,7 @@ from exchange.sessions import Session
 from matching import Command, Engine, SetCapacity
 from matching.config import MAX_QTY
 
-__all__ = ["Node", "NodeStats", "Nodes"]
+__all__ = ["Node", "NodeStats", "Nodes", "lots_of"]
 
 SECOND = 1_000_000_000
 
@@ -154,32 +154,39 @@ class Nodes:
         pair, the capacity of its connected nodes now."""
         commands: list[Command] = []
         for account, name in sorted(pairs):
-            rc = engine.classes.get(name)
-            if rc is None or engine.ledger.index(account) is None:
+            if engine.ledger.index(account) is None:
                 continue
             milli = sum(
                 n.cu_per_second_milli
                 for n in self._nodes.values()
                 if n.account == account and n.resource_class == name
             )
-            commands.append(
-                SetCapacity(
-                    account, f"{name}-SPOT", _lots(milli, rc.lease_seconds, rc.lot_cu)
-                )
-            )
-            for symbol, inst in sorted(engine.instruments.items()):
-                window = inst.window
-                if (
-                    window is None
-                    or inst.spec.resource_class != name
-                    or window.stage != "trading"
-                ):
-                    continue
-                seconds = (window.end - window.start) // SECOND
-                commands.append(
-                    SetCapacity(account, symbol, _lots(milli, seconds, rc.lot_cu))
-                )
+            commands += [
+                SetCapacity(account, symbol, lots)
+                for symbol, lots in lots_of(engine, name, milli).items()
+            ]
         return commands
+
+
+def lots_of(engine: Engine, resource_class: str, milli: int) -> dict[str, int]:
+    """The lots ``milli`` thousandths of a CU/s deliver on each instrument of
+    ``resource_class`` that sells capacity now: the spot instrument (one
+    lease) and each future still trading (its window)."""
+    rc = engine.classes.get(resource_class)
+    if rc is None:
+        return {}
+    lots = {f"{rc.name}-SPOT": _lots(milli, rc.lease_seconds, rc.lot_cu)}
+    for symbol, inst in sorted(engine.instruments.items()):
+        window = inst.window
+        if (
+            window is None
+            or inst.spec.resource_class != rc.name
+            or window.stage != "trading"
+        ):
+            continue
+        seconds = (window.end - window.start) // SECOND
+        lots[symbol] = _lots(milli, seconds, rc.lot_cu)
+    return lots
 
 
 def _lots(milli_cu_per_second: int, seconds: int, lot_cu: int) -> int:

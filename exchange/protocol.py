@@ -293,13 +293,15 @@ class Hello(_Message, tag="hello", frozen=True):
 
 class Ack(_Message, tag="ack", frozen=True, omit_defaults=True):
     """A request was accepted (and is durable). ``capacity`` answers a
-    ``register_node``: the lots registered per instrument."""
+    ``register_node``: the lots registered per instrument for the account (all
+    its nodes); ``node_capacity`` the lots of this node alone."""
 
     id: int | None
     order_id: str | None = None
     account: str | None = None
     cancelled: int | None = None
     capacity: dict[str, int] | None = None
+    node_capacity: dict[str, int] | None = None
     job_id: str | None = None
 
 

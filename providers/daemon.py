@@ -379,7 +379,10 @@ class Node:
                 "tiers": self.tiers,
             }
         )
-        registered = (ack.get("capacity") or {}).get(c.symbol)
+        # Its own share (older servers say only the account's): two nodes of
+        # one account then quote apart, never more than the account's whole.
+        capacity = ack.get("node_capacity") or ack.get("capacity")
+        registered = (capacity or {}).get(c.symbol)
         if isinstance(registered, int):
             self.capacity = registered
         else:
@@ -393,7 +396,7 @@ class Node:
             self.capacity,
             c.symbol,
         )
-        self.futures.registered(ack.get("capacity"))
+        self.futures.registered(capacity)
 
     def _lots_in(self, seconds: int) -> int:
         """Whole lots the node delivers in ``seconds`` at its registered rate."""

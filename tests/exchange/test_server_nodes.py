@@ -53,7 +53,12 @@ async def test_a_node_registers_the_capacity_of_one_lease_in_lots(
         )
         await trader.request("cancel_all")
 
-    assert ack == {"type": "ack", "id": 2, "capacity": {"cpu-SPOT": 75}}
+    assert ack == {
+        "type": "ack",
+        "id": 2,
+        "capacity": {"cpu-SPOT": 75},
+        "node_capacity": {"cpu-SPOT": 75},
+    }
     assert too_many["code"] == "INSUFFICIENT_CAPACITY"
     assert fits["type"] == "ack"
     assert listed["nodes"] == [
@@ -74,6 +79,28 @@ async def test_a_node_registers_the_capacity_of_one_lease_in_lots(
             },
         }
     ]
+
+
+async def test_a_second_node_of_an_account_adds_its_capacity_and_learns_its_own(
+    server: ServerProcess,
+) -> None:
+    async with connected(server.url) as first, connected(server.url) as second:
+        await first.login("carol")
+        await second.login("carol")
+
+        one = await first.request("register_node", **register("a"))
+        two = await second.request(
+            "register_node", **register("b", cu_per_second_milli=2 * CU_MILLI)
+        )
+
+    assert (one["capacity"], one["node_capacity"]) == (
+        {"cpu-SPOT": 75},
+        {"cpu-SPOT": 75},
+    )
+    assert (two["capacity"], two["node_capacity"]) == (
+        {"cpu-SPOT": 225},
+        {"cpu-SPOT": 150},
+    )
 
 
 async def test_a_nodes_capacity_leaves_with_its_connection(
