@@ -1,11 +1,11 @@
-"""The demo's futures window: listed, sold ahead, made a market in, bought,
+"""The demo's futures window: listed, quoted by the nodes, made a market in, bought,
 delivered and used.
 
 1. The operator lists the next whole simulated hour whose gate is at least
    `MIN_LEAD_SECONDS` (simulated) away (``list_future``).
-2. Each provider sells `DESK_LOTS` lots of it ahead, at its reservation price
-   (what its GPU's hour costs over the lots its node computes in an hour): a
-   firm income, sold once, before the window.
+2. Each provider's node quotes the window itself, as it quotes the spot book
+   (`cux node`): its share of the capacity over the window, at its
+   reservation price plus the markup of what it sold.
 3. The market maker (`clients.agents.MarketMaker`, a consumer account) quotes
    both sides around the H100's upper-quartile price: it buys capacity the
    providers sell below its bid and sells it on (a consumer can sell back what
@@ -36,12 +36,10 @@ from exchange.demo_market import (
     CLOSING_CALL_SECONDS,
     GATE_SECONDS,
     LOT_CU,
-    TICK,
     DemoPlan,
 )
 from exchange.demo_tally import FLOPS_PER_CU, Tally, Watchers, sim_time
 from exchange.demo_wire import Wire
-from providers.pricing import micro_usd, reservation_price
 
 __all__ = ["FuturesScenario"]
 
@@ -50,7 +48,6 @@ log = logging.getLogger("cux.demo")
 HOUR_NS = 3600 * 10**9
 MIN_LEAD_SECONDS = 420
 """The least simulated time from the listing to the gate."""
-DESK_LOTS = 6
 BUY_LOTS = 16
 BUYER_WILLINGNESS_BPS = 15_000
 JOB_PASSAGES = 8
@@ -84,7 +81,6 @@ class FuturesScenario:
         """Run the window to its end (cancel the task to stop it earlier)."""
         symbol = await self._list()
         await self.watchers.watch(symbol)
-        await self._sell_ahead(symbol)
         maker = asyncio.create_task(self._make_market(symbol))
         try:
             await self._buy(symbol)
@@ -126,35 +122,6 @@ class FuturesScenario:
             f"{self.tally.real_seconds_until(gate):.0f} s)"
         )
         return self.symbol
-
-    # -- 2. providers sell ahead -----------------------------------------------------
-
-    async def _sell_ahead(self, symbol: str) -> None:
-        registered = {
-            node["account"]: round(float(node["cu_per_second"]) * 1000)
-            for node in self.tally.nodes
-        }
-        for spec in self.plan.nodes:
-            milli = registered.get(spec.account)
-            if not milli:
-                continue
-            price = reservation_price(micro_usd(spec.usd_per_hour), milli, LOT_CU, TICK)
-            try:
-                async with Client(
-                    self.url, spec.account, f"{spec.account}-secret"
-                ) as c:
-                    await c.place(
-                        symbol, "sell", DESK_LOTS, price, client_order_id="ahead"
-                    )
-            except ClientError as exc:
-                self.tally.event(f"{spec.account} could not sell {symbol} ahead: {exc}")
-                continue
-            self.tally.event(
-                f"{spec.account} ({spec.gpu.split('_')[0]}) offers {DESK_LOTS} lots "
-                f"of {symbol} at {price:,} µcr"
-            )
-
-    # -- 3. the market maker -----------------------------------------------------------
 
     async def _make_market(self, symbol: str) -> None:
         c = self.plan.maker

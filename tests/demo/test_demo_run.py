@@ -152,10 +152,11 @@ def test_demo_runs_jobs_and_a_futures_window_and_on_sigint_leaves_no_process(
     assert figure(r"^CU spent (\d+)\.\d, saved", report) > 0
     assert re.search(r"^  emb-\d{8}T\d\d: delivery started", report, re.M)
 
-    # The buyer's leases span every provider, so every node ran shards.
+    # Every node is in the report; the cheaper ones get the work, so at least
+    # two of them ran shards.
     shards = re.findall(r"^  prov-\d node-\d .*: (\d+) shards done", report, re.M)
     assert len(shards) == 3, report
-    assert all(int(n) > 0 for n in shards), report
+    assert sum(int(n) > 0 for n in shards) >= 2, report
 
     # The journal is where the report says, and replays.
     assert f"journal: {data / 'journal'}" in report
