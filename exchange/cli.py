@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from clients.cli import add_client_commands
+from exchange.cli_args import whole_number
 from exchange.cli_replay import add_replay_command
 from exchange.demo_cli import add_demo_command
 from matching import CuxError
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--port",
-        type=_count(0, 65_535),
+        type=whole_number(0, 65_535),
         default=8700,
         help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
@@ -132,25 +133,6 @@ def _event_loop_runner() -> Callable[[Any], int]:
 
         return asyncio.run
     return uvloop.run
-
-
-def _count(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high``."""
-
-    def count(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number, got {text!r}"
-            ) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"must be from {low} to {high:,}, got {value}"
-            )
-        return value
-
-    return count
 
 
 def _version() -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+from exchange.cli_args import whole_number
 from exchange.demo_core import CONFIG, SYMBOL, DemoRun, run_demo
 from exchange.tables import Column, credits, render_table
 from matching import (
@@ -47,14 +47,14 @@ def add_demo_command(commands: Any) -> None:
     )
     demo.add_argument(
         "--duration",
-        type=_count(1, 7 * 24 * 3600),
+        type=whole_number(1, 7 * 24 * 3600),
         default=None,
         metavar="SECONDS",
         help="stop this many seconds after the start (default: run until Ctrl-C)",
     )
     demo.add_argument(
         "--nodes",
-        type=_count(1, MAX_NODES),
+        type=whole_number(1, MAX_NODES),
         default=3,
         metavar="N",
         help="provider nodes to start, one process each (default: %(default)s)",
@@ -66,7 +66,7 @@ def add_demo_command(commands: Any) -> None:
     )
     demo.add_argument(
         "--port",
-        type=_count(0, 65_535),
+        type=whole_number(0, 65_535),
         default=8700,
         metavar="P",
         help="the exchange's port; 0 picks a free one (default: %(default)s)",
@@ -81,7 +81,7 @@ def add_demo_command(commands: Any) -> None:
     )
     demo.add_argument(
         "--seed",
-        type=_count(0, 2**32 - 1),
+        type=whole_number(0, 2**32 - 1),
         default=1,
         metavar="N",
         help="seed of the replayed day and the agents' random choices "
@@ -94,7 +94,7 @@ def add_demo_command(commands: Any) -> None:
     )
     demo.add_argument(
         "--steps",
-        type=_count(0, MAX_STEPS),
+        type=whole_number(0, MAX_STEPS),
         default=20,
         metavar="N",
         help="with --core-only: random orders after the scripted part, at most "
@@ -123,25 +123,6 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
     print(_demo_report(run))
     return 0
-
-
-def _count(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high``."""
-
-    def count(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number, got {text!r}"
-            ) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"must be from {low} to {high:,}, got {value}"
-            )
-        return value
-
-    return count
 
 
 # -- the core-only scenario's report ---------------------------------------------------
