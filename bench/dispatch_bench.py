@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = """
 [server]
 heartbeat_seconds = 2
+fsync = "{fsync}"
 
 [[classes]]
 name = "emb"
@@ -197,12 +198,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--inputs", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--fsync",
+        choices=("batch", "interval", "none"),
+        default="batch",
+        help="the journal's fsync policy (default: batch, the server's default)",
+    )
     args = parser.parse_args(argv)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryDirectory(prefix="cux-bench-") as tmp:
         config = Path(tmp) / "cux.toml"
-        config.write_text(CONFIG, encoding="utf-8")
+        config.write_text(CONFIG.format(fsync=args.fsync), encoding="utf-8")
         logs = Path(tmp)
         server = start(
             ["serve", "--config", str(config), "--data", f"{tmp}/data", "--port", "0"],
