@@ -127,6 +127,8 @@ class Dispatcher:
         self._spot: dict[tuple[str, int], LeaseRef] = {}
         self._lease_jobs: dict[tuple[str, int], JobRun] = {}
         self._queued: list[Shard] = []
+        # The leases of the jobs running: a lease runs one job at a time.
+        self._in_use: dict[tuple[str, int], JobRun] = {}
         self._counter: Any = None
 
     # -- submitting ---------------------------------------------------------------
@@ -272,6 +274,7 @@ class Dispatcher:
                 ended=escrow is None,
             )
             run.leases.append(lease)
+            self._in_use[run.symbol, trade.trade_id] = run
             self._spot[run.symbol, trade.trade_id] = lease
             self._lease_jobs[run.symbol, trade.trade_id] = run
 
@@ -283,6 +286,17 @@ class Dispatcher:
             if isinstance(result, JobRefused):
                 done(result)
                 return
+            keys = [(lease.symbol, lease.lease_id) for lease in result]
+            busy = [key[1] for key in keys if key in self._in_use]
+            if busy:
+                done(
+                    JobRefused("LEASE_IN_USE", f"leases {busy} are running another job")
+                )
+                return
+            # Taken now, before the job is recorded: a job submitted meanwhile
+            # on the same lease is refused.
+            for key in keys:
+                self._in_use[key] = run
             run.leases = result
             self._open(run, done)
 
@@ -319,12 +333,6 @@ class Dispatcher:
                     f"lease {lease_id} is not a live lease of yours on {run.symbol}",
                 )
             used = engine.usage.get((run.symbol, lease_id), 0)
-            used += sum(
-                s.cost
-                for job in self.jobs.values()
-                for s in job.shards.values()
-                if s.lease.lease_id == lease_id and s.lease.symbol == run.symbol
-            )
             room = flops_capacity(lots, inst.spec.lot_cu) - used
             found.append(
                 LeaseRef(
@@ -355,6 +363,7 @@ class Dispatcher:
         def opened(events: list[Event]) -> None:
             rejection = _rejection(events)
             if rejection is not None:
+                self._free_leases(run)
                 done(JobRefused(*rejection))
                 return
             run.job_id = next(e.job_id for e in events if type(e) is JobOpened)
@@ -396,13 +405,25 @@ class Dispatcher:
         ]
         costs = [run.plans[i].flops for i in indices]
         parts, left = split(costs, [lease.room for lease in usable])
-        for lease, part in zip(usable, parts, strict=True):
-            if part:
-                self._new_shard(run, lease, [indices[k] for k in part])
+        # Make every shard (reserving its room) before sending any: a send that
+        # fails moves its inputs on, and must find the room already taken.
+        made = [
+            self._new_shard(run, lease, [indices[k] for k in part])
+            for lease, part in zip(usable, parts, strict=True)
+            if part
+        ]
+        for shard in made:
+            if shard.shard_id in self.shards:
+                self._send(shard)
         waiting = [indices[k] for k in left]
         if waiting and run.max_price is not None and run.status == "running":
-            run.waiting = waiting
-            self._top_up(run, self._lots_for(run, sum(costs[k] for k in left)))
+            # One purchase at a time: inputs that find no room meanwhile wait
+            # for the one in flight, and are placed (or failed) after it.
+            buying = bool(run.waiting)
+            run.waiting += waiting
+            if not buying:
+                lots = self._lots_for(run, sum(run.plans[i].flops for i in run.waiting))
+                self._top_up(run, lots)
         else:
             for i in waiting:
                 run.failed[i] = "no lease of the job had room for it"
@@ -420,13 +441,13 @@ class Dispatcher:
         finally:
             run.max_price = limit
 
-    def _new_shard(self, run: JobRun, lease: LeaseRef, indices: list[int]) -> None:
+    def _new_shard(self, run: JobRun, lease: LeaseRef, indices: list[int]) -> Shard:
         cost = sum(run.plans[i].flops for i in indices)
         lease.room -= cost
         shard = Shard(next(self._shard_ids), run, lease, indices, cost)
         run.shards[shard.shard_id] = shard
         self.shards[shard.shard_id] = shard
-        self._send(shard)
+        return shard
 
     def _send(self, shard: Shard) -> None:
         """Send ``shard`` to an idle node of its provider, or queue it for the
@@ -439,7 +460,14 @@ class Dispatcher:
         idle = [node for node in candidates if not nodes.busy(node)]
         if not idle:
             self._queued.append(shard)
+            if shard.timer is None:
+                shard.timer = asyncio.get_running_loop().call_later(
+                    self.settings.shard_timeout_seconds, self._waited_too_long, shard
+                )
             return
+        if shard.timer is not None:  # it waited in the queue
+            shard.timer.cancel()
+            shard.timer = None
         node = min(idle, key=lambda n: n.node_id)
         run = shard.job
         shard.node = (node.account, node.node_id)
@@ -479,6 +507,14 @@ class Dispatcher:
 
     def _margin(self) -> int:
         return int(LEASE_MARGIN * self._speed())
+
+    def _waited_too_long(self, shard: Shard) -> None:
+        """A queued shard found no free node in time: it fails (and its inputs
+        move on), without counting against any node."""
+        shard.timer = None
+        if shard in self._queued:
+            self._queued.remove(shard)
+            self._fail(shard, "no node of the provider was free in time")
 
     def _candidates(self, shard: Shard) -> list[Node]:
         """The nodes that may run ``shard``: its provider's, not tried yet, with
@@ -549,8 +585,8 @@ class Dispatcher:
         def recorded(events: list[Event]) -> None:
             rejection = _rejection(events)
             if rejection is not None:
-                # The lease ended meanwhile (expired): the work is not paid.
-                self.exchange.nodes.stats(node).failed += 1
+                # The lease ended meanwhile (expired): the work is not paid,
+                # through no fault of the node's.
                 reply(rejection[0], rejection[1])
                 self._fail(shard, f"usage refused: {rejection[0]}", registered=False)
                 return
@@ -681,8 +717,18 @@ class Dispatcher:
                 run.failed[i] = reason
         self._lease_done(lease)
         if again:
-            self._place(run, again)
+            # Later, not from inside the failure: no recursion, however many
+            # leases fail in a row.
+            asyncio.get_running_loop().call_soon(self._place_again, run, again)
         else:
+            self._settle_if_finished(run)
+
+    def _place_again(self, run: JobRun, indices: list[int]) -> None:
+        if run.status == "running" and not run.closing:
+            self._place(run, [i for i in indices if i not in run.failed])
+        else:
+            for i in indices:
+                run.failed.setdefault(i, "job cancelled")
             self._settle_if_finished(run)
 
     def _drop(self, shard: Shard) -> None:
@@ -768,9 +814,7 @@ class Dispatcher:
                 run.refund,
             )
             self._publish(run)
-            for lease in run.leases:
-                self._spot.pop((lease.symbol, lease.lease_id), None)
-                self._lease_jobs.pop((lease.symbol, lease.lease_id), None)
+            self._free_leases(run)
             loop = asyncio.get_running_loop()
             loop.call_later(self.settings.results_ttl_seconds, self._forget, run.job_id)
 
@@ -780,6 +824,15 @@ class Dispatcher:
                 reply=closed,
             )
         )
+
+    def _free_leases(self, run: JobRun) -> None:
+        """Forget the leases of a job that ended (or never started)."""
+        for lease in run.leases:
+            key = (lease.symbol, lease.lease_id)
+            self._spot.pop(key, None)
+            self._lease_jobs.pop(key, None)
+            if self._in_use.get(key) is run:
+                del self._in_use[key]
 
     def _forget(self, job_id: int) -> None:
         self.jobs.pop(job_id, None)

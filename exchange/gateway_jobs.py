@@ -36,6 +36,7 @@ JOB_CODES: dict[str, str] = {
     "JOB_UNFILLED": "no capacity was on offer at or below the job's max_price",
     "JOBS_UNAVAILABLE": "this exchange cannot count tokens, so it runs no jobs",
     "JOB_ENDED": "the job has already ended",
+    "LEASE_IN_USE": "a named lease is running another job; wait for it to end",
     "UNKNOWN_SHARD": "no shard of this id is running on this connection's nodes",
     "REPORT_REJECTED": "the shard's report differs from the metering plan; it "
     "is not paid",
@@ -133,4 +134,7 @@ class JobRequests:
 
 
 def _number(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) <= 18 else None
+    """The job number ``text`` spells in ASCII digits, or None."""
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None

@@ -112,14 +112,17 @@ def test_a_future_is_traded_delivered_used_by_a_job_and_settled(tmp_path: Path) 
                     lease = leases[0]
                     assert lease["symbol"] == FUTURE
                     assert lease["lots"] == 6
-                    ack = await alice.request(
-                        "submit_job",
-                        symbol=FUTURE,
-                        inputs=TEXTS[:16],
-                        budget_cu=60,
-                        leases=[lease["lease_id"]],
-                    )
+                    job = {
+                        "op": "submit_job",
+                        "symbol": FUTURE,
+                        "inputs": TEXTS[:16],
+                        "budget_cu": 60,
+                        "leases": [lease["lease_id"]],
+                    }
+                    # Two jobs on one lease at once: it runs one at a time.
+                    ack, busy = await alice.request_many([job, job])
                     assert ack["type"] == "ack", ack
+                    assert busy["code"] == "LEASE_IN_USE", busy
                     deadline = asyncio.get_running_loop().time() + 25
                     while True:
                         job = (await alice.request("get_job", job_id=ack["job_id"]))[

@@ -222,7 +222,7 @@ def test_cancelling_a_job_waiting_for_a_node_releases_its_leases_at_once(
 
             def requoted_all() -> bool:
                 seen[:] = asks(server)
-                return sum(qty for _, qty in seen) == quoted
+                return bool(sum(qty for _, qty in seen) == quoted)
 
             requoted = wait_until(requoted_all, 30, "the full quote again") and quoted
         except AssertionError:
