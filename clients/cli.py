@@ -250,6 +250,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 2
+    except FileNotFoundError as exc:
+        print(f"{name}: no such file: {exc.filename}", file=sys.stderr)
+        return 2
     except (ClientError, OSError, TimeoutError) as exc:
         print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -389,7 +392,7 @@ async def _cancel(args: argparse.Namespace, config: ClientConfig) -> int:
     async with _client(config, args, login=True) as cux:
         if args.all:
             count = await cux.cancel_all(args.symbol)
-            _print(args, {"cancelled": count}, f"cancelled {count} orders")
+            _print(args, {"cancelled": count}, f"cancelled {count} order{'' if count == 1 else 's'}")
             return 0
         for order_id in args.order_ids:
             await cux.cancel(order_id)
