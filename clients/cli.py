@@ -392,7 +392,8 @@ async def _cancel(args: argparse.Namespace, config: ClientConfig) -> int:
     async with _client(config, args, login=True) as cux:
         if args.all:
             count = await cux.cancel_all(args.symbol)
-            _print(args, {"cancelled": count}, f"cancelled {count} order{'' if count == 1 else 's'}")
+            plural = "" if count == 1 else "s"
+            _print(args, {"cancelled": count}, f"cancelled {count} order{plural}")
             return 0
         for order_id in args.order_ids:
             await cux.cancel(order_id)
