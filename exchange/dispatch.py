@@ -598,21 +598,75 @@ class Dispatcher:
             return
         lease = shard.lease
         usage = RecordUsage(lease.symbol, lease.lease_id, total)
-        self.exchange.submit(Work(command=usage, reply=recorded))
-        if self._ends_job(shard):
-            # The lease's last shard and the job's: end the lease in the same
-            # journal write as the usage (if the usage were refused, the lease
-            # would take no more of the job anyway).
-            self._end_lease(lease, "failed" if lease.failed else "used_up")
+        if not self._ends_job(shard):
+            self.exchange.submit(Work(command=usage, reply=recorded))
+            return
+
+        # The job's last work: its usage, the end of its spot leases and its
+        # close go in one journal write — when, at that moment, the usage
+        # surely fits its lease; otherwise the usage goes alone, as above.
+        run.closing = True  # nothing else closes or cancels it meanwhile
+        merged: list[bool] = []
+
+        def commands(engine: Engine) -> list[Command]:
+            if run.status != "running" or not self._usage_fits(engine, lease, total):
+                run.closing = False
+                return [usage]
+            merged.append(True)
+            endings = self._endings(run)
+            return [usage, *endings, self._close_command(run, shard.indices)]
+
+        def applied(events: list[Event]) -> None:
+            if not merged:
+                recorded(events)
+                self._settle_if_finished(run)
+                return
+            self._finished(shard, node, rows, req.wall_ns)
+            reply(None, "")
+            self._closed(run)
+
+        self.exchange.submit(Work(expand=commands, reply=applied))
+
+    def _usage_fits(self, engine: Engine, lease: LeaseRef, flops: int) -> bool:
+        """Whether `RecordUsage` of ``flops`` on ``lease`` will be taken if
+        applied now: the lease lives past the next second and has the room."""
+        soon = self.exchange.clock() + int(SECOND * self._speed())
+        if lease.spot:
+            escrow = engine.ledger.escrows.get(lease.lease_id)
+            if (
+                escrow is None
+                or escrow.symbol != lease.symbol
+                or escrow.ends_at <= soon
+            ):
+                return False
+            lots = escrow.lots
+        else:
+            found = engine.leases.get(lease.lease_id)
+            if found is None or found.symbol != lease.symbol or found.end <= soon:
+                return False
+            lots = found.lots
+        used = engine.usage.get((lease.symbol, lease.lease_id), 0)
+        lot_cu = engine.instruments[lease.symbol].spec.lot_cu
+        return used + flops <= flops_capacity(lots, lot_cu)
+
+    def _endings(self, run: JobRun) -> list[Command]:
+        """`EndLease` for each spot lease of ``run`` still open."""
+        commands: list[Command] = []
+        for lease in run.leases:
+            if lease.spot and not lease.ended and not lease.ending:
+                lease.ending = True
+                state = "failed" if lease.failed else "used_up"
+                commands.append(EndLease(lease.symbol, lease.lease_id, state))  # type: ignore[arg-type]
+        return commands
 
     def _ends_job(self, shard: Shard) -> bool:
-        """Whether ``shard``, just reported, is the last work of its job and of
-        its spot lease."""
+        """Whether ``shard``, just reported, is the last work of its job."""
         run, lease = shard.job, shard.lease
         others = [s for s in run.shards.values() if s is not shard]
         resolved = len(run.done) + len(shard.indices) + len(run.failed)
         return (
-            lease.spot
+            run.status == "running"
+            and not run.closing
             and not lease.ended
             and not lease.ending
             and not others
@@ -669,14 +723,16 @@ class Dispatcher:
         stats.flops += shard.cost
         stats.wall_ns += max(0, wall_ns)
         run.node_wall_ns += max(0, wall_ns)
-        if run.status != "running":
-            return
+        if run.status == "cancelled":
+            return  # its results are dropped with the job
         if run.embeddings is None:
             import numpy as np
 
             run.embeddings = np.zeros((len(run.texts), MINILM_L6.hidden), dtype="<f4")
         run.embeddings[shard.indices] = rows
         run.done.update(shard.indices)
+        if run.closing:
+            return  # closed in the same write: `_closed` publishes it
         self._publish(run)
         self._lease_done(shard.lease)
         self._settle_if_finished(run)
@@ -795,35 +851,39 @@ class Dispatcher:
         self._close(run)
 
     def _close(self, run: JobRun) -> None:
+        command = self._close_command(run)
+        self.exchange.submit(Work(command=command, reply=lambda _: self._closed(run)))
+
+    def _close_command(
+        self, run: JobRun, finishing: list[int] | None = None
+    ) -> Command:
+        """The job's `CloseJob`; ``finishing`` are inputs whose usage goes in
+        the same write (done by then)."""
         run.closing = True
         if run.status == "running":
             run.status = "failed" if run.failed else "done"
         reason = "" if run.status == "done" else (run.message(0).reason or "")[:64]
-        status = run.status
+        flops = run.flops + sum(run.plans[i].flops for i in finishing or ())
+        return CloseJob(run.job_id, run.status, flops, reason)  # type: ignore[arg-type]
 
-        def closed(events: list[Event]) -> None:
-            run.ended_at = self.exchange.clock()
-            log.info(
-                "job %d %s: %d of %d inputs, %d FLOPs, cost %d µcr, refund %d µcr",
-                run.job_id,
-                status,
-                len(run.done),
-                len(run.texts),
-                run.flops,
-                run.cost,
-                run.refund,
-            )
-            self._publish(run)
-            self._free_leases(run)
-            loop = asyncio.get_running_loop()
-            loop.call_later(self.settings.results_ttl_seconds, self._forget, run.job_id)
-
-        self.exchange.submit(
-            Work(
-                command=CloseJob(run.job_id, status, run.flops, reason),  # type: ignore[arg-type]
-                reply=closed,
-            )
+    def _closed(self, run: JobRun) -> None:
+        """The job's close is durable: publish it, free its leases, keep its
+        results for ``results_ttl_seconds``."""
+        run.ended_at = self.exchange.clock()
+        log.info(
+            "job %d %s: %d of %d inputs, %d FLOPs, cost %d µcr, refund %d µcr",
+            run.job_id,
+            run.status,
+            len(run.done),
+            len(run.texts),
+            run.flops,
+            run.cost,
+            run.refund,
         )
+        self._publish(run)
+        self._free_leases(run)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.settings.results_ttl_seconds, self._forget, run.job_id)
 
     def _free_leases(self, run: JobRun) -> None:
         """Forget the leases of a job that ended (or never started)."""
