@@ -211,12 +211,16 @@ class Dispatcher:
             job_id = engine.job_seq + 1
             return [self._open_command(run), self._order(run, lots, job_id)]
 
-        def bought(events: list[Event]) -> None:
+        refusal: list[tuple[str, str]] = []
+
+        def applied(events: list[Event]) -> None:
+            # Before the write is durable: the shards may go to the nodes at
+            # once (no one is answered yet; a crash now only wastes their work).
             opened = [e for e in events if type(e) is JobOpened]
             if not opened:
                 rejection = _rejection(events)
                 assert rejection is not None
-                done(JobRefused(*rejection))
+                refusal.append(rejection)
                 return
             run.job_id = opened[0].job_id
             trades = [e for e in events if type(e) is Trade]
@@ -224,14 +228,23 @@ class Dispatcher:
             if refused is None and not trades:
                 refused = ("JOB_UNFILLED", "nothing on offer at max_price")
             if refused is not None:
+                refusal.append(refused)
                 close = CloseJob(run.job_id, "failed", 0, refused[0])
                 self.exchange.submit(Work(command=close))
-                done(JobRefused(*refused))
                 return
             self._add_trades(run, trades)
-            self._started(run, done)
+            self._begin(run)
 
-        self.exchange.submit(Work(expand=commands, reply=bought))
+        def bought(events: list[Event]) -> None:
+            # Durable: now the consumer hears of it.
+            if refusal:
+                done(JobRefused(*refusal[0]))
+                return
+            done(run)
+            if not run.closing:  # else its close, once durable, says it
+                self._publish(run)
+
+        self.exchange.submit(Work(expand=commands, reply=bought, applied=applied))
 
     def _order(self, run: JobRun, lots: int, job_id: int) -> PlaceOrder:
         assert run.max_price is not None
@@ -373,6 +386,12 @@ class Dispatcher:
 
     def _started(self, run: JobRun, done: Done) -> None:
         """The job is recorded: acknowledge it and send its shards."""
+        done(run)
+        self._publish(run)
+        self._begin(run)
+
+    def _begin(self, run: JobRun) -> None:
+        """Keep the job and send its shards."""
         self.jobs[run.job_id] = run
         for lease in run.leases:
             if lease.spot:
@@ -385,8 +404,6 @@ class Dispatcher:
             len(run.texts),
             len(run.leases),
         )
-        done(run)
-        self._publish(run)
         self._place(run, list(range(len(run.texts))))
 
     # -- shards -------------------------------------------------------------------

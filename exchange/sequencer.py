@@ -45,12 +45,16 @@ class Work:
         read: a function of the engine; ``reply`` gets its result.
         reply: called on the event loop, in engine order, after durability;
             None for work nobody waits for.
+        applied: called with the events as soon as the commands are applied,
+            before they are durable: for work that may start early (sending
+            a job's shards to nodes), never for answering a client.
     """
 
     command: Command | None = None
     expand: Expand | None = None
     read: Callable[[Engine], Any] | None = None
     reply: Reply | None = None
+    applied: Reply | None = None
 
 
 @dataclass(slots=True)
@@ -184,6 +188,11 @@ class Sequencer:
                     self.on_commands(command, applied)
             self._since_snapshot += len(commands)
             outputs.append((work, events, publications))
+            if work.applied is not None:
+                try:
+                    work.applied(events)
+                except Exception:
+                    log.exception("an applied hook failed")
         durable = self.journal.append(records) if records else None
         return _Batch(durable, outputs)
 
