@@ -247,7 +247,15 @@ class Dispatcher:
         self.exchange.submit(Work(expand=commands, reply=bought, applied=applied))
 
     def _order(self, run: JobRun, lots: int, job_id: int) -> PlaceOrder:
+        """The IOC buy of a job order; with ``min_reputation_bps``, it trades
+        only with providers that have a node of that reputation."""
         assert run.max_price is not None
+        parties: tuple[str, ...] = ()
+        if run.min_reputation_bps:
+            rc = self.exchange.engine.instruments[run.symbol].spec.resource_class
+            parties = self.exchange.nodes.reputable(rc, run.min_reputation_bps)
+            # No such provider: a name no account has, so nothing trades.
+            parties = parties[:64] or ("",)
         return PlaceOrder(
             run.account,
             run.symbol,
@@ -256,6 +264,7 @@ class Dispatcher:
             price=run.max_price,
             tif="IOC",
             client_order_id=f"job.{job_id}",
+            counterparties=parties,
         )
 
     def _top_up(self, run: JobRun, lots: int) -> None:

@@ -287,6 +287,7 @@ class Gateway:
             post_only=req.post_only,
             stp=req.stp,
             client_order_id=req.client_order_id,
+            counterparties=tuple(req.counterparties),
         )
 
         def reply(events: list[Event]) -> None:

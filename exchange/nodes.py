@@ -120,6 +120,20 @@ class Nodes:
             found = self._stats[key] = NodeStats()
         return found
 
+    def reputable(self, resource_class: str, least_bps: int) -> tuple[str, ...]:
+        """The accounts with a connected node of ``resource_class`` whose
+        reputation is at least ``least_bps``, in name order."""
+        return tuple(
+            sorted(
+                {
+                    node.account
+                    for key, node in self._nodes.items()
+                    if node.resource_class == resource_class
+                    and self.stats(key).reputation_bps >= least_bps
+                }
+            )
+        )
+
     def busy(self, node: Node) -> int:
         """How many shards ``node`` runs now."""
         return self._busy.get((node.account, node.node_id), 0)

@@ -132,6 +132,9 @@ class Place(_Request, tag="place", frozen=True):
     post_only: bool = False
     stp: SelfTradePrevention = "cancel_taker"
     client_order_id: Label | None = None
+    counterparties: Annotated[list[Label], msgspec.Meta(max_length=64)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class Cancel(_Request, tag="cancel", frozen=True):

@@ -242,6 +242,37 @@ class Book:
         taker.leaves = remaining
         return stop
 
+    def take_from(self, taker: Order, limit: int, allowed: set[int]) -> list[Happening]:
+        """Trade ``taker`` only with resting orders of the ``allowed`` accounts,
+        best price first and oldest first, while they cross ``limit``; every
+        other order keeps its place. Updates the leaves as `match` does and
+        returns the fills. Slower than `match` (it walks the orders it skips),
+        and only for orders that name their counterparties.
+        """
+        out: list[Happening] = []
+        if not allowed:
+            return out
+        side = taker.side
+        eligible = [
+            maker
+            for maker in self.resting(1 - side)
+            if maker.account in allowed
+            and (maker.price <= limit if side == BUY else maker.price >= limit)
+        ]
+        remaining = taker.leaves
+        for maker in eligible:
+            if not remaining:
+                break
+            qty = min(remaining, maker.leaves)
+            out.append((FILL, maker, maker.price, qty))
+            remaining -= qty
+            if qty == maker.leaves:
+                self.remove(maker)
+            else:
+                self.reduce(maker, maker.leaves - qty)
+        taker.leaves = remaining
+        return out
+
     def fillable(self, taker: Order, limit: int, budget: int, fee_bps: int) -> int:
         """How many lots `match` would fill for ``taker`` now, changing nothing.
 

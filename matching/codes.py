@@ -49,6 +49,7 @@ class Code(StrEnum):
     INVALID_LEASE_END = "INVALID_LEASE_END"
     UNKNOWN_JOB = "UNKNOWN_JOB"
     INVALID_JOB = "INVALID_JOB"
+    INVALID_COUNTERPARTIES = "INVALID_COUNTERPARTIES"
 
 
 class CancelReason(StrEnum):
@@ -119,4 +120,6 @@ CODES: Final[dict[Code, str]] = {
     Code.UNKNOWN_JOB: "no open job has this id",
     Code.INVALID_JOB: "a job has 1 to 100,000 inputs, a tier, a budget of 1 FLOP "
     "or more, and ends done, failed or cancelled",
+    Code.INVALID_COUNTERPARTIES: "counterparties are 1 to 64 account names, on an "
+    "IOC limit order in continuous trading",
 }

@@ -109,6 +109,10 @@ class PlaceOrder(_Command, tag="place", frozen=True):
         stp: what self-trade prevention does when this order would trade with
             a resting order of its own account.
         client_order_id: the client's own label, echoed in its events.
+        counterparties: when not empty, the only accounts whose resting orders
+            it may trade with (up to `MAX_COUNTERPARTIES`); it then walks the
+            book in price and time priority past every other order, leaving
+            them untouched. An IOC limit order in continuous trading only.
     """
 
     account: str
@@ -122,6 +126,7 @@ class PlaceOrder(_Command, tag="place", frozen=True):
     post_only: bool = False
     stp: SelfTradePrevention = "cancel_taker"
     client_order_id: str | None = None
+    counterparties: tuple[str, ...] = ()
 
 
 class CancelOrder(_Command, tag="cancel", frozen=True):

@@ -102,6 +102,8 @@ from matching.state import EngineState
 __all__ = ["Engine", "Instrument"]
 
 _NEVER: Final = 1 << 63
+MAX_COUNTERPARTIES: Final = 64
+"""The most accounts an order may name as its only counterparties."""
 _TRADING: Final = "continuous"
 _HEAP_SLACK: Final = 64
 _ORDER_TYPES: Final = get_args(OrderType)
@@ -393,6 +395,7 @@ class Engine:
             or not 0 < qty <= MAX_QTY
             or not 0 < price <= MAX_PRICE
             or price % inst.tick
+            or cmd.counterparties
         ):
             self._place_checked(cmd, inst, account, events)
             return
@@ -573,6 +576,9 @@ class Engine:
         if tif == FOK and book.fillable(order, price, budget, inst.taker_bps) < cmd.qty:
             self._end_taker(order, CancelReason.FILL_OR_KILL, events)
             return
+        if cmd.counterparties:
+            self._take_from(inst, order, cmd.counterparties, events)
+            return
         self._take_and_rest(inst, order, budget, events)
         if order.leaves and tif == GTD:
             self._add_expiry(order)
@@ -621,6 +627,16 @@ class Engine:
                 return Code.INVALID_EXPIRY
         elif cmd.expire_at is not None:
             return Code.INVALID_EXPIRY
+        parties = cmd.counterparties
+        if parties and (
+            type(parties) is not tuple
+            or len(parties) > MAX_COUNTERPARTIES
+            or any(type(p) is not str or len(p) > MAX_LABEL for p in parties)
+            or cmd.type != "limit"
+            or tif != "IOC"
+            or inst.call
+        ):
+            return Code.INVALID_COUNTERPARTIES
         # Nothing trades on arrival in a call phase, and a market buy's cost
         # cannot be held before its price is known.
         if inst.call and (cmd.type == "market" or tif == "FOK" or cmd.post_only):
@@ -632,6 +648,31 @@ class Engine:
         if inst.window is not None:
             return futures.commit_sell(inst, account, lots)
         return self.ledger.commit(inst.symbol, account, lots)
+
+    def _take_from(
+        self,
+        inst: Instrument,
+        order: Order,
+        parties: tuple[str, ...],
+        events: list[Event],
+    ) -> None:
+        """Match an IOC limit order only with the resting orders of
+        ``parties``, in price and time priority; cancel what is left."""
+        allowed = {
+            number
+            for name in parties
+            if (number := self._accounts.get(name)) is not None
+            and number != order.account
+        }
+        start = order.leaves
+        out = inst.book.take_from(order, order.price, allowed)
+        if out:
+            self._settle(inst, order, start, out, events)
+        if order.leaves:
+            self._end_taker(order, CancelReason.UNFILLED, events)
+        else:
+            self.closed[order.order_id] = order.account
+            self.orders.pop(order.order_id, None)
 
     def _take_and_rest(
         self, inst: Instrument, order: Order, budget: int, events: list[Event]

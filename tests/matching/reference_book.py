@@ -139,6 +139,19 @@ class ReferenceBook:
             self._fill(taker, maker, qty, out)
         return STOP_NONE
 
+    def take_from(self, taker: Order, limit: int, allowed: set[int]) -> list[Happening]:
+        """Trade only with the ``allowed`` accounts' orders, in priority."""
+        out: list[Happening] = []
+        for maker in self._in_priority(1 - taker.side):
+            crosses = (
+                maker.price <= limit if taker.side == BUY else maker.price >= limit
+            )
+            if not taker.leaves or not crosses:
+                break
+            if maker.account in allowed:
+                self._fill(taker, maker, min(taker.leaves, maker.leaves), out)
+        return out
+
     def fillable(self, taker: Order, limit: int, budget: int, fee_bps: int) -> int:
         """How many lots `match` would fill for ``taker`` now, changing nothing.
 
