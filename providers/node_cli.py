@@ -12,12 +12,15 @@ import logging
 import re
 import signal
 import sys
-from pathlib import Path
 from typing import Any
+
+from providers.pricing import DEFAULT_GPU, SHIPPED
 
 __all__ = ["add_node_command"]
 
 _NODE_ID = re.compile(r"^[A-Za-z0-9_:-]{1,48}$")
+MAX_MARKUP_BPS = 100_000
+"""The highest markup a node may ask: ten times its reservation."""
 
 
 def add_node_command(commands: Any) -> None:
@@ -44,20 +47,70 @@ def add_node_command(commands: Any) -> None:
         metavar="NAME",
         help="resource class to sell (default: %(default)s)",
     )
-    node.add_argument(
+    cost = node.add_argument_group(
+        "pricing",
+        "The reservation price per lot covers an hour's cost over the lots the "
+        "node computes in an hour; 1 credit = 1 USD. The cost is one of: "
+        "--cost-per-hour; --energy-cost-per-hour plus --hardware-cost-per-hour; "
+        "or --price-series (default: --cost-per-hour 0.10). The ask is the "
+        "reservation plus a markup that rises linearly with the share of the "
+        "capacity sold, from --markup-min-bps to --markup-max-bps.",
+    )
+    cost.add_argument(
         "--cost-per-hour",
-        default="0.10",
+        default=None,
         metavar="USD",
-        help="what an hour of this machine costs, USD; 1 credit = 1 USD "
+        help="what an hour of this machine costs in all, USD (default: 0.10)",
+    )
+    cost.add_argument(
+        "--energy-cost-per-hour",
+        default=None,
+        metavar="USD",
+        help="the energy an hour of this machine uses, USD (default: none)",
+    )
+    cost.add_argument(
+        "--hardware-cost-per-hour",
+        default=None,
+        metavar="USD",
+        help="an hour of the hardware (its price over its life), USD (default: none)",
+    )
+    cost.add_argument(
+        "--price-series",
+        default=None,
+        metavar="SOURCE",
+        help="take the cost per hour from a real GPU rental price series: "
+        f"'{SHIPPED}' (the series cux ships, clients/data/gpu_prices.json), a "
+        "file in its format, or JSON lines of price_stats snapshots in USD per "
+        "GPU-hour; the median of --price-statistic over the series",
+    )
+    cost.add_argument(
+        "--price-gpu",
+        default=None,
+        metavar="GPU",
+        help="the GPU model of the series to use, a name or a prefix that names "
+        f"one (H100); only for a series of several (default: {DEFAULT_GPU})",
+    )
+    cost.add_argument(
+        "--price-statistic",
+        default="median",
+        choices=("min", "p25", "median", "p75", "p90"),
+        help="which price of each point of the series (default: %(default)s)",
+    )
+    cost.add_argument(
+        "--markup-min-bps",
+        type=int,
+        default=1_000,
+        metavar="BPS",
+        help="markup over the reservation with nothing sold, basis points "
         "(default: %(default)s)",
     )
-    node.add_argument(
-        "--price-series",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="take the cost per hour from a GPU price series instead (JSON "
-        "lines with price_stats, USD per GPU-hour; the median of the medians)",
+    cost.add_argument(
+        "--markup-max-bps",
+        type=int,
+        default=5_000,
+        metavar="BPS",
+        help="markup with all of the capacity sold, basis points, at least "
+        f"--markup-min-bps and at most {MAX_MARKUP_BPS} (default: %(default)s)",
     )
     node.add_argument(
         "--node-id",
@@ -106,16 +159,12 @@ def add_node_command(commands: Any) -> None:
 
 
 def _node(args: argparse.Namespace) -> int:
-    from providers.pricing import micro_usd, usd_per_hour_from_series
-
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        usd = args.cost_per_hour
-        if args.price_series is not None:
-            usd = usd_per_hour_from_series(args.price_series)
-        cost = micro_usd(usd)
+        cost = _cost(args)
+        _check_markup(args.markup_min_bps, args.markup_max_bps)
         if not _NODE_ID.match(args.node_id):
             raise ValueError(f"--node-id must match {_NODE_ID.pattern}")
         if args.lot_cu < 1 or args.tick < 1 or args.probe_seconds <= 0:
@@ -128,6 +177,51 @@ def _node(args: argparse.Namespace) -> int:
         print(f"cux node: {exc}", file=sys.stderr)
         return 2
     return asyncio.run(_run(args, cost))
+
+
+def _cost(args: argparse.Namespace) -> int:
+    """The cost per hour, µUSD, from the one source the flags name.
+
+    Raises:
+        ValueError: no single source, or a bad amount or series.
+        OSError: the series cannot be read.
+    """
+    from providers.pricing import cost_per_hour, micro_usd, usd_per_hour_from_series
+
+    parts = (args.energy_cost_per_hour, args.hardware_cost_per_hour)
+    sources = [
+        name
+        for name, given in (
+            ("--cost-per-hour", args.cost_per_hour is not None),
+            ("--energy/--hardware-cost-per-hour", any(p is not None for p in parts)),
+            ("--price-series", args.price_series is not None),
+        )
+        if given
+    ]
+    if len(sources) > 1:
+        raise ValueError(
+            f"give one cost, not {' and '.join(sources)}: --cost-per-hour is the "
+            "total, the energy and hardware costs are its parts, a price series "
+            "replaces them"
+        )
+    if args.price_series is None and args.price_gpu is not None:
+        raise ValueError("--price-gpu needs --price-series")
+    if args.price_series is not None:
+        usd = usd_per_hour_from_series(
+            args.price_series, args.price_statistic, args.price_gpu or DEFAULT_GPU
+        )
+        return micro_usd(usd)
+    if any(p is not None for p in parts):
+        return cost_per_hour(*parts)
+    return micro_usd(args.cost_per_hour or "0.10")
+
+
+def _check_markup(low: int, high: int) -> None:
+    if not 0 <= low <= high <= MAX_MARKUP_BPS:
+        raise ValueError(
+            f"--markup-min-bps ({low}) and --markup-max-bps ({high}) must be "
+            f"0 <= min <= max <= {MAX_MARKUP_BPS}"
+        )
 
 
 def model_runner(model: Any) -> Any:
@@ -162,6 +256,8 @@ async def _run(args: argparse.Namespace, cost: int) -> int:
         node_id=args.node_id,
         resource_class=args.resource_class,
         cost_micro_usd_per_hour=cost,
+        base_bps=args.markup_min_bps,
+        slope_bps=args.markup_max_bps - args.markup_min_bps,
         lot_cu=args.lot_cu,
         tick=args.tick,
         heartbeat_seconds=args.heartbeat_seconds,
@@ -172,10 +268,14 @@ async def _run(args: argparse.Namespace, cost: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.stop)
     log.info(
-        "node %s: reservation %d µcr per lot of %d CU",
+        "node %s: cost %d µUSD an hour, reservation %d µcr per lot of %d CU, "
+        "markup %d to %d bps",
         args.node_id,
+        cost,
         node.pricing().reservation,
         args.lot_cu,
+        args.markup_min_bps,
+        args.markup_max_bps,
     )
     try:
         await node.run()

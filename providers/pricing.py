@@ -2,8 +2,10 @@
 
 The reservation price is the least a lot must earn to cover what the machine
 costs while it computes that lot. It comes from a cost per hour, in USD: either
-the operator's own (energy and hardware, `--cost-per-hour`) or a real market
-price, derived from a GPU rental price series (`usd_per_hour_from_series`).
+the operator's own cost model (energy plus hardware, `cost_per_hour`) or a real
+market price, the median of a GPU rental price series
+(`usd_per_hour_from_series`: the series the project ships, a file in its
+format, or the raw JSON lines it was derived from).
 USD become credits at `CREDITS_PER_USD` (1 credit = 10^6 µcr), so::
 
     reservation = ceil(cost_µusd_per_hour × CREDITS_PER_USD × lot_cu × 1000
@@ -15,10 +17,12 @@ rounded up to the instrument's tick: the machine delivers
 
 The ask is the reservation plus a markup that rises with utilisation, the
 share of the node's capacity already sold: ``base_bps`` when nothing is sold,
-``base_bps + slope_bps`` when all of it is. A node that is busy has less left
+``base_bps + slope_bps`` when all of it is (`cux node --markup-min-bps` and
+``--markup-max-bps`` set the two ends). A node that is busy has less left
 to sell and charges more for it; the ask is never below the reservation.
 
-Everything here is pure integer arithmetic: no clock, no I/O.
+Prices are pure integer arithmetic: no clock, no I/O (only reading a series
+touches a file).
 """
 
 from __future__ import annotations
@@ -31,8 +35,11 @@ from pathlib import Path
 
 __all__ = [
     "CREDITS_PER_USD",
+    "DEFAULT_GPU",
+    "SHIPPED",
     "UCR_PER_CREDIT",
     "Pricing",
+    "cost_per_hour",
     "micro_usd",
     "reservation_price",
     "usd_per_hour_from_series",
@@ -44,6 +51,13 @@ UCR_PER_CREDIT = 1_000_000
 CREDITS_PER_USD = 1
 """The documented rate: one credit is worth one US dollar, so one µcr is one
 µUSD."""
+
+SHIPPED = "shipped"
+"""The price series source that names the series the project ships
+(``clients/data/gpu_prices.json``)."""
+
+DEFAULT_GPU = "H100_80GB_SXM5"
+"""The GPU model whose prices a derived series gives, unless told another."""
 
 _BPS = 10_000
 
@@ -126,24 +140,89 @@ class Pricing:
         return max(self.reservation, _round_up(price, self.tick))
 
 
-def usd_per_hour_from_series(path: Path, statistic: str = "median") -> str:
+def cost_per_hour(energy: str | None, hardware: str | None) -> int:
+    """A cost model's cost per hour, µUSD: energy plus hardware, each USD per
+    hour as decimal text (None: nothing)."""
+    return sum(micro_usd(part) for part in (energy, hardware) if part is not None)
+
+
+def usd_per_hour_from_series(
+    source: Path | str, statistic: str = "median", gpu: str = DEFAULT_GPU
+) -> str:
     """A machine's cost per hour, USD as decimal text, from a price series.
 
-    ``path`` is a JSON-lines file with one snapshot of GPU rental prices a line
-    (the format of ``gpu-prices/*.jsonl`` in the shared data: each line's
-    ``price_stats`` holds percentiles in USD per GPU-hour). The result is the
-    median over the snapshots of ``statistic`` (``min``, ``p25``, ``median``
-    …): a price the market paid, not one outlier.
+    ``source`` is one of:
+
+    - `SHIPPED` (``"shipped"``): the series the project ships,
+      ``clients/data/gpu_prices.json`` (see ``docs/agents.md``);
+    - a file in that format (one JSON object whose ``gpus`` hold, per GPU
+      model, a price path per statistic in US cents per GPU-hour): the path of
+      ``gpu``, a model's full name or a prefix that names one (``"H100"``);
+    - a JSON-lines file of snapshots of one GPU model's rental prices (the
+      format of ``gpu-prices/*.jsonl`` in the shared data that the shipped
+      series is derived from: each line's ``price_stats`` holds percentiles in
+      USD per GPU-hour).
+
+    The result is the median over the series of ``statistic`` (``min``,
+    ``p25``, ``median`` …): a price the market paid, not one outlier.
 
     Raises:
-        ValueError: the file holds no snapshot with that statistic.
+        OSError: the file cannot be read.
+        ValueError: the series has no such statistic or GPU model, or is in
+            neither format.
     """
+    if str(source) == SHIPPED:
+        return _from_derived(None, statistic, gpu)
+    path = Path(source)
+    text = path.read_text(encoding="utf-8")
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict) and "gpus" in whole:
+        return _from_derived(path, statistic, gpu)
+    return _from_snapshots(path, text, statistic)
+
+
+def _from_derived(path: Path | None, statistic: str, gpu: str) -> str:
+    # The clients' own reader: one parser of the shipped format.
+    from clients.agents.prices import load_gpu_prices
+
+    where = SHIPPED if path is None else str(path)
+    try:
+        series = load_gpu_prices(path).series
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{where}: not a price series ({exc})") from None
+    name = _gpu_named(gpu, sorted(series), where)
+    cents = series[name].get(statistic)
+    if not cents:
+        raise ValueError(f"{where}: no {statistic!r} prices for {name}")
+    usd = statistics.median(Decimal(c) for c in cents) / 100
+    return format(usd, "f")
+
+
+def _gpu_named(wanted: str, names: list[str], where: str) -> str:
+    if wanted in names:
+        return wanted
+    found = [n for n in names if n.startswith(wanted)]
+    if len(found) != 1:
+        raise ValueError(
+            f"{where}: {wanted!r} names no single GPU model of {', '.join(names)}"
+        )
+    return found[0]
+
+
+def _from_snapshots(path: Path, text: str, statistic: str) -> str:
     values = []
-    for line in path.read_text().splitlines():
-        if line.strip():
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
             stats = json.loads(line).get("price_stats", {})
-            if isinstance(stats.get(statistic), int | float):
-                values.append(Decimal(str(stats[statistic])))
+        except (json.JSONDecodeError, AttributeError):
+            raise ValueError(f"{path}: neither a price series nor JSON lines") from None
+        if isinstance(stats.get(statistic), int | float):
+            values.append(Decimal(str(stats[statistic])))
     if not values:
         raise ValueError(f"{path}: no price_stats.{statistic} in any line")
     return str(statistics.median(values))

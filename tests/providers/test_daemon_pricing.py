@@ -7,12 +7,13 @@ import pytest
 
 from providers.pricing import (
     Pricing,
+    cost_per_hour,
     micro_usd,
     reservation_price,
     usd_per_hour_from_series,
 )
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "gpu-prices"
+SHIPPED = Path(__file__).resolve().parents[2] / "clients" / "data" / "gpu_prices.json"
 
 
 def test_a_usd_amount_becomes_whole_micro_usd_rounded_up() -> None:
@@ -23,6 +24,14 @@ def test_a_usd_amount_becomes_whole_micro_usd_rounded_up() -> None:
         micro_usd("-1")
     with pytest.raises(ValueError, match="not a USD amount"):
         micro_usd("cheap")
+
+
+def test_a_cost_model_is_its_energy_plus_its_hardware_cost() -> None:
+    assert cost_per_hour("0.04", "0.06") == 100_000
+    assert cost_per_hour(None, "1.5") == 1_500_000
+    assert cost_per_hour(None, None) == 0
+    with pytest.raises(ValueError, match="not a USD amount: 'lots'"):
+        cost_per_hour("lots", "1")
 
 
 def test_the_reservation_price_covers_the_cost_of_a_lot_rounded_up() -> None:
@@ -67,9 +76,38 @@ def test_a_price_series_gives_the_median_of_its_hourly_prices(tmp_path: Path) ->
         usd_per_hour_from_series(series, "p99")
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared price data is not here")
-def test_the_shared_h100_series_prices_a_lot_above_zero() -> None:
-    usd = usd_per_hour_from_series(SHARED / "H100_80GB_SXM5.jsonl")
+def test_the_shipped_series_gives_the_median_h100_price_by_default() -> None:
+    raw = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    h100 = sorted(raw["gpus"]["H100_80GB_SXM5"]["median"])
+    middle = h100[len(h100) // 2]  # the series has an odd number of points
 
+    usd = usd_per_hour_from_series("shipped")
+
+    assert len(h100) % 2 == 1
+    assert micro_usd(usd) == middle * 10_000
+    assert usd_per_hour_from_series(SHIPPED) == usd
     assert 0.5 < float(usd) < 10
     assert reservation_price(micro_usd(usd), 25_000, 100) > 0
+
+
+def test_the_shipped_series_names_a_gpu_by_its_prefix_and_a_statistic() -> None:
+    b200 = usd_per_hour_from_series("shipped", gpu="B200")
+    a100_min = usd_per_hour_from_series("shipped", "min", "A100_80GB_SXM4")
+
+    assert b200 == usd_per_hour_from_series("shipped", gpu="B200_180GB")
+    assert float(a100_min) < float(usd_per_hour_from_series("shipped", gpu="A100"))
+    assert float(b200) > float(usd_per_hour_from_series("shipped"))
+    with pytest.raises(ValueError, match="'H' names no single GPU model of A100"):
+        usd_per_hour_from_series("shipped", gpu="H")
+    with pytest.raises(ValueError, match="no 'p99' prices for H100_80GB_SXM5"):
+        usd_per_hour_from_series("shipped", "p99")
+
+
+def test_a_file_that_is_no_price_series_is_refused_by_name(tmp_path: Path) -> None:
+    prose = tmp_path / "notes.txt"
+    prose.write_text("the price of an hour\n")
+
+    with pytest.raises(ValueError, match=r"notes\.txt: neither a price series"):
+        usd_per_hour_from_series(prose)
+    with pytest.raises(FileNotFoundError):
+        usd_per_hour_from_series(tmp_path / "missing.json")
