@@ -17,21 +17,28 @@ It never imports `providers`, so a trader never installs the model runtime.
 from clients.book import Applied, BookMirror
 from clients.client import Backoff, Client
 from clients.errors import (
+    AccountError,
     AuthError,
+    BookOutOfSync,
     ClientClosed,
     ClientError,
+    ConfigError,
     ConnectionLost,
     InsufficientCapacity,
     InsufficientFunds,
     InvalidOrder,
     JobError,
+    LeaseError,
     NotTrading,
+    OperatorError,
     OrderClosed,
     OrderNotFound,
+    OrderRejected,
     ProtocolError,
     RateLimited,
     RequestTimeout,
     ServerError,
+    ServerUnavailable,
 )
 from clients.live import LiveBook
 from clients.messages import (
@@ -49,14 +56,17 @@ from clients.rest import RestClient
 from clients.subscriptions import Subscription
 
 __all__ = [
+    "AccountError",
     "Applied",
     "AuthError",
     "Backoff",
     "Balance",
     "BookMirror",
+    "BookOutOfSync",
     "Client",
     "ClientClosed",
     "ClientError",
+    "ConfigError",
     "ConnectionLost",
     "Fill",
     "InsufficientCapacity",
@@ -65,11 +75,14 @@ __all__ = [
     "Job",
     "JobError",
     "JobUpdate",
+    "LeaseError",
     "LiveBook",
     "NotTrading",
     "OpenOrder",
+    "OperatorError",
     "OrderClosed",
     "OrderNotFound",
+    "OrderRejected",
     "OrderResult",
     "OrderUpdate",
     "PlacedOrder",
@@ -79,5 +92,6 @@ __all__ = [
     "RestClient",
     "Resync",
     "ServerError",
+    "ServerUnavailable",
     "Subscription",
 ]

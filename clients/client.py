@@ -58,6 +58,7 @@ import msgspec
 from clients.auth import signature
 from clients.config import DEFAULT_URL, Endpoint
 from clients.errors import (
+    MAX_FRAME,
     AuthError,
     ClientClosed,
     ClientError,
@@ -325,6 +326,18 @@ class Client(TradingMixin, JobsMixin):
 
     # -- requests -------------------------------------------------------------------
 
+    async def request(
+        self, op: str, *, timeout: float | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Send any request by its ``op`` with ``fields`` (those that are None
+        are left out), for the requests this SDK has no call for; the response
+        as a dict (``{"type": "ack", ...}``).
+
+        Raises:
+            ServerError: the server refused it (the subclass of its code).
+        """
+        return await self._call(op, dict[str, Any], timeout, **fields)
+
     async def _call(
         self,
         op: str,
@@ -346,13 +359,21 @@ class Client(TradingMixin, JobsMixin):
         self._next_id += 1
         body = {"op": op, "id": rid}
         body.update((k, v) for k, v in fields.items() if v is not None)
+        frame = _encoder.encode(body)
+        if len(frame) > MAX_FRAME:
+            # The server's answer would not name the request: refuse it here.
+            raise ProtocolError(
+                "FRAME_TOO_LARGE",
+                f"a request frame is at most {MAX_FRAME:,} bytes; "
+                f"this {op} is {len(frame):,}",
+            )
         future: asyncio.Future[tuple[str, str]] = (
             asyncio.get_running_loop().create_future()
         )
         self._pending[rid] = future
         try:
             try:
-                await ws.send_str(_encoder.encode(body).decode())
+                await ws.send_str(frame.decode())
             except (ConnectionError, RuntimeError) as exc:
                 raise ConnectionLost(f"connection lost while sending: {exc}") from None
             try:

@@ -2,10 +2,15 @@
 
 A request the server refuses raises a `ServerError` subclass chosen by the
 ``code`` of the ``error`` message; the exception carries that ``code`` and the
-server's ``message``. The codes are the server's (`exchange.protocol.WireCode`)
-and the engine's (`matching.codes.Code`); a code this SDK does not know yet
-still raises a plain `ServerError` carrying it, so a newer server never breaks
-an older client.
+server's ``message``. Every code the server has is mapped on purpose: the
+server's own (`exchange.protocol.WireCode`), the engine's (`matching.codes.Code`)
+and those of job requests (`exchange.gateway_jobs.JOB_CODES`). A code this SDK
+does not know yet still raises a plain `ServerError` carrying it, so a newer
+server never breaks an older client.
+
+Catch a group (`OrderRejected`, `JobError`, ...) to handle every code of it
+alike, a leaf (`InsufficientFunds`) for one case, or `ServerError` for any
+refusal. Nothing changed on the server when one is raised.
 
 ```
 ClientError
@@ -22,17 +27,33 @@ ClientError
     ├── ProtocolError      BAD_FRAME, FRAME_TOO_LARGE, UNKNOWN_OP,
     │                      INVALID_FIELD, UNKNOWN_CHANNEL
     ├── ServerUnavailable  SHUTTING_DOWN, INTERNAL_ERROR
-    ├── OrderNotFound      UNKNOWN_ORDER, ORDER_NOT_OWNED
-    ├── OrderClosed        ORDER_CLOSED
-    ├── InsufficientFunds  INSUFFICIENT_FUNDS
-    ├── InsufficientCapacity INSUFFICIENT_CAPACITY
-    ├── NotTrading         NOT_TRADING
-    ├── InvalidOrder       INVALID_*, PRICE_NOT_ON_TICK, NOTHING_TO_AMEND,
-    │                      WOULD_TRADE, UNKNOWN_SYMBOL
+    ├── OrderRejected      an order, amend or cancel refused:
+    │   ├── OrderNotFound      UNKNOWN_ORDER, ORDER_NOT_OWNED
+    │   ├── OrderClosed        ORDER_CLOSED
+    │   ├── InsufficientFunds  INSUFFICIENT_FUNDS
+    │   ├── InsufficientCapacity INSUFFICIENT_CAPACITY
+    │   ├── NotTrading         NOT_TRADING
+    │   └── InvalidOrder       UNKNOWN_SYMBOL, INVALID_SIDE, INVALID_QUANTITY,
+    │                          INVALID_PRICE, PRICE_NOT_ON_TICK,
+    │                          INVALID_ORDER_TYPE, INVALID_EXPIRY,
+    │                          INVALID_CLIENT_ORDER_ID, INVALID_COUNTERPARTIES,
+    │                          NOTHING_TO_AMEND, WOULD_TRADE
+    ├── OperatorError      INVALID_PHASE, INVALID_SCHEDULE, UNKNOWN_CLASS,
+    │                      INVALID_WINDOW, INSTRUMENT_EXISTS
+    ├── AccountError       UNKNOWN_ACCOUNT, INVALID_ACCOUNT_NAME, INVALID_ROLE,
+    │                      ACCOUNT_EXISTS, INVALID_AMOUNT, UNKNOWN_ESCROW,
+    │                      ESCROW_LOCKED
     └── JobError           UNKNOWN_JOB, INVALID_JOB, UNKNOWN_TIER,
-                           JOB_UNFILLED, JOBS_UNAVAILABLE, JOB_ENDED,
-                           UNKNOWN_SHARD, REPORT_REJECTED
+        │                  JOB_UNFILLED, JOBS_UNAVAILABLE, JOB_ENDED,
+        │                  UNKNOWN_SHARD, REPORT_REJECTED
+        └── LeaseError     UNKNOWN_LEASE, LEASE_IN_USE, LEASE_EXHAUSTED,
+                           LEASE_FIRM, INVALID_LEASE_END
 ```
+
+`AccountError` and some `LeaseError` codes (``LEASE_EXHAUSTED``, ``LEASE_FIRM``,
+``INVALID_LEASE_END``) answer commands the exchange itself applies (accounts
+opened from its configuration, metered usage, leases ended by dispatch): a
+client rarely sees them, but they are the server's codes all the same.
 """
 
 from __future__ import annotations
@@ -40,6 +61,8 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "MAX_FRAME",
+    "AccountError",
     "AuthError",
     "BookOutOfSync",
     "ClientClosed",
@@ -50,9 +73,12 @@ __all__ = [
     "InsufficientFunds",
     "InvalidOrder",
     "JobError",
+    "LeaseError",
     "NotTrading",
+    "OperatorError",
     "OrderClosed",
     "OrderNotFound",
+    "OrderRejected",
     "ProtocolError",
     "RateLimited",
     "RequestTimeout",
@@ -60,6 +86,12 @@ __all__ = [
     "ServerUnavailable",
     "error_for",
 ]
+
+MAX_FRAME: Final = 65_536
+"""The largest request frame the server takes, in bytes of UTF-8 (the server's
+``exchange.protocol.MAX_FRAME``). The server answers a larger one with a
+``FRAME_TOO_LARGE`` error that cannot name the request (it did not read its
+id), so the client refuses to send it and raises that error itself."""
 
 
 class ClientError(Exception):
@@ -123,28 +155,45 @@ class ServerUnavailable(ServerError):
     """The server is shutting down or failed; try again later."""
 
 
-class OrderNotFound(ServerError):
+class OrderRejected(ServerError):
+    """An order, amend or cancel was refused: one of the classes below."""
+
+
+class OrderNotFound(OrderRejected):
     """No order of this account has this id."""
 
 
-class OrderClosed(ServerError):
+class OrderClosed(OrderRejected):
     """The order is already filled, cancelled or expired."""
 
 
-class InsufficientFunds(ServerError):
+class InsufficientFunds(OrderRejected):
     """The available balance does not cover the order (price × qty + fee)."""
 
 
-class InsufficientCapacity(ServerError):
+class InsufficientCapacity(OrderRejected):
     """The account's registered capacity does not cover the sell."""
 
 
-class NotTrading(ServerError):
-    """The instrument does not take this request in its current phase."""
+class NotTrading(OrderRejected):
+    """The instrument does not take this request in its current phase (halted,
+    closed, or a call phase for a market, FOK or post-only order)."""
 
 
-class InvalidOrder(ServerError):
-    """The order's fields break the instrument's rules (tick, quantity, type)."""
+class InvalidOrder(OrderRejected):
+    """The order's fields break the instrument's rules (tick, quantity, type,
+    counterparties)."""
+
+
+class OperatorError(ServerError):
+    """An operator's request (a phase change, a schedule, a listing) was
+    refused: an unknown or current phase, a bad time or window."""
+
+
+class AccountError(ServerError):
+    """A command on accounts, money or escrows was refused (the exchange's
+    own administration: accounts opened from its configuration, deposits,
+    escrow releases)."""
 
 
 class JobError(ServerError):
@@ -154,43 +203,89 @@ class JobError(ServerError):
     differs from the metering plan."""
 
 
+class LeaseError(JobError):
+    """A lease cannot be used: no live lease of the account has this id, it
+    runs another job, or its usage or end is refused."""
+
+
+def _codes(cls: type[ServerError], *codes: str) -> dict[str, type[ServerError]]:
+    return dict.fromkeys(codes, cls)
+
+
 _CLASSES: Final[dict[str, type[ServerError]]] = {
-    "AUTH_FAILED": AuthError,
-    "NOT_LOGGED_IN": AuthError,
-    "ALREADY_LOGGED_IN": AuthError,
-    "ROLE_NOT_ALLOWED": AuthError,
-    "RATE_LIMITED": RateLimited,
-    "BAD_FRAME": ProtocolError,
-    "FRAME_TOO_LARGE": ProtocolError,
-    "UNKNOWN_OP": ProtocolError,
-    "INVALID_FIELD": ProtocolError,
-    "UNKNOWN_CHANNEL": ProtocolError,
-    "SHUTTING_DOWN": ServerUnavailable,
-    "INTERNAL_ERROR": ServerUnavailable,
-    "UNKNOWN_ORDER": OrderNotFound,
-    "ORDER_NOT_OWNED": OrderNotFound,
-    "ORDER_CLOSED": OrderClosed,
-    "INSUFFICIENT_FUNDS": InsufficientFunds,
-    "INSUFFICIENT_CAPACITY": InsufficientCapacity,
-    "NOT_TRADING": NotTrading,
-    "UNKNOWN_SYMBOL": InvalidOrder,
-    "INVALID_SIDE": InvalidOrder,
-    "INVALID_QUANTITY": InvalidOrder,
-    "INVALID_PRICE": InvalidOrder,
-    "PRICE_NOT_ON_TICK": InvalidOrder,
-    "INVALID_ORDER_TYPE": InvalidOrder,
-    "INVALID_EXPIRY": InvalidOrder,
-    "INVALID_CLIENT_ORDER_ID": InvalidOrder,
-    "NOTHING_TO_AMEND": InvalidOrder,
-    "WOULD_TRADE": InvalidOrder,
-    "UNKNOWN_JOB": JobError,
-    "INVALID_JOB": JobError,
-    "UNKNOWN_TIER": JobError,
-    "JOB_UNFILLED": JobError,
-    "JOBS_UNAVAILABLE": JobError,
-    "JOB_ENDED": JobError,
-    "UNKNOWN_SHARD": JobError,
-    "REPORT_REJECTED": JobError,
+    **_codes(
+        AuthError,
+        "AUTH_FAILED",
+        "NOT_LOGGED_IN",
+        "ALREADY_LOGGED_IN",
+        "ROLE_NOT_ALLOWED",
+    ),
+    **_codes(RateLimited, "RATE_LIMITED"),
+    **_codes(
+        ProtocolError,
+        "BAD_FRAME",
+        "FRAME_TOO_LARGE",
+        "UNKNOWN_OP",
+        "INVALID_FIELD",
+        "UNKNOWN_CHANNEL",
+    ),
+    **_codes(ServerUnavailable, "SHUTTING_DOWN", "INTERNAL_ERROR"),
+    **_codes(OrderNotFound, "UNKNOWN_ORDER", "ORDER_NOT_OWNED"),
+    **_codes(OrderClosed, "ORDER_CLOSED"),
+    **_codes(InsufficientFunds, "INSUFFICIENT_FUNDS"),
+    **_codes(InsufficientCapacity, "INSUFFICIENT_CAPACITY"),
+    **_codes(NotTrading, "NOT_TRADING"),
+    **_codes(
+        InvalidOrder,
+        "UNKNOWN_SYMBOL",
+        "INVALID_SIDE",
+        "INVALID_QUANTITY",
+        "INVALID_PRICE",
+        "PRICE_NOT_ON_TICK",
+        "INVALID_ORDER_TYPE",
+        "INVALID_EXPIRY",
+        "INVALID_CLIENT_ORDER_ID",
+        "INVALID_COUNTERPARTIES",
+        "NOTHING_TO_AMEND",
+        "WOULD_TRADE",
+    ),
+    **_codes(
+        OperatorError,
+        "INVALID_PHASE",
+        "INVALID_SCHEDULE",
+        "UNKNOWN_CLASS",
+        "INVALID_WINDOW",
+        "INSTRUMENT_EXISTS",
+    ),
+    **_codes(
+        AccountError,
+        "UNKNOWN_ACCOUNT",
+        "INVALID_ACCOUNT_NAME",
+        "INVALID_ROLE",
+        "ACCOUNT_EXISTS",
+        "INVALID_AMOUNT",
+        "UNKNOWN_ESCROW",
+        "ESCROW_LOCKED",
+    ),
+    **_codes(
+        JobError,
+        "UNKNOWN_JOB",
+        "INVALID_JOB",
+        "UNKNOWN_TIER",
+        "JOB_UNFILLED",
+        "JOBS_UNAVAILABLE",
+        "JOB_ENDED",
+        "UNKNOWN_SHARD",
+        "REPORT_REJECTED",
+    ),
+    **_codes(
+        LeaseError,
+        "UNKNOWN_LEASE",
+        "LEASE_IN_USE",
+        "LEASE_EXHAUSTED",
+        "LEASE_FIRM",
+        "INVALID_LEASE_END",
+    ),
 }
 """The exception class of each code; any other code raises `ServerError`."""
 

@@ -91,7 +91,12 @@ class JobsMixin:
 
         Raises:
             JobError: refused (``JOB_UNFILLED``: nothing on offer at
-                ``max_price``; ``INVALID_JOB``, ``UNKNOWN_TIER``, ...).
+                ``max_price``; ``UNKNOWN_TIER``, ``JOBS_UNAVAILABLE``, ...).
+            LeaseError: a named lease is not a live lease of the account on
+                ``symbol`` (``UNKNOWN_LEASE``) or runs another job
+                (``LEASE_IN_USE``); a `JobError` too.
+            ProtocolError: ``FRAME_TOO_LARGE``: the inputs make the request
+                larger than `clients.errors.MAX_FRAME` (it is not sent).
             InsufficientFunds: the account cannot pay for the lots.
         """
         ack = await self._call(

@@ -8,6 +8,7 @@ exception of the server's code when the request is refused.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -64,6 +65,7 @@ class TradingMixin:
         post_only: bool = False,
         stp: str | None = None,
         client_order_id: str | None = None,
+        counterparties: Sequence[str] | None = None,
         timeout: float | None = None,
     ) -> PlacedOrder:
         """Enter an order: a limit order at ``price`` (µcr per lot), or a
@@ -78,9 +80,13 @@ class TradingMixin:
             stp: self-trade prevention, ``cancel_taker`` (default),
                 ``cancel_maker`` or ``cancel_both``.
             client_order_id: your own label, at most 64 characters.
+            counterparties: trade only with these accounts (1 to 64 names;
+                an IOC limit order in continuous trading only); it passes
+                over every other resting order. None: anyone.
 
         Raises:
-            InsufficientFunds, InvalidOrder, NotTrading, ...: see `clients.errors`.
+            OrderRejected: InsufficientFunds, InvalidOrder, NotTrading, ...
+                (see `clients.errors`).
         """
         order_type = "limit" if price is not None else "market"
         fields: dict[str, Any] = {
@@ -94,6 +100,7 @@ class TradingMixin:
             "post_only": post_only or None,
             "stp": stp,
             "client_order_id": client_order_id,
+            "counterparties": None if counterparties is None else list(counterparties),
         }
         ack = await self._call("place", _Ack, timeout, **fields)
         assert ack.order_id is not None
@@ -211,7 +218,14 @@ class TradingMixin:
     async def set_phase(
         self, symbol: str, phase: str, interval_ms: int | None = None
     ) -> None:
-        """Change an instrument's phase now (operators only)."""
+        """Change an instrument's phase now (operators only), running the
+        auction the change calls for (``pre_open`` to ``continuous``: the
+        opening auction, seen on ``auction.<symbol>``).
+
+        Raises:
+            AuthError: the account is no operator (``ROLE_NOT_ALLOWED``).
+            OperatorError: an unknown phase or the current one (``INVALID_PHASE``).
+        """
         await self._call(
             "set_phase", _Ack, None, symbol=symbol, phase=phase, interval_ms=interval_ms
         )
