@@ -8,10 +8,12 @@ little-endian float32 rows, and the report the exchange checks against its
 own plan. A ``shard_cancelled`` message drops a shard that has not run, and
 the result of one that was running is not sent.
 
-When the node stops (`Shards.drain`), the shard running finishes and is sent;
-those still queued are handed back with ``shard_failed``, so that the exchange
-sends them elsewhere at once. The queue belongs to one connection: when it
-drops, the exchange fails the node's shards itself, and the node forgets them.
+When the node stops (`Shards.drain`), the shard running finishes and its
+result is sent before drain returns (so before the connection closes); those
+still queued, and any that arrive meanwhile, are handed back with
+``shard_failed``, so that the exchange sends them elsewhere at once. The queue
+belongs to one connection: when it drops, the exchange fails the node's shards
+itself, and the node forgets them.
 """
 
 from __future__ import annotations
@@ -87,6 +89,10 @@ class Shards:
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._cancelled: set[int] = set()
         self._draining = False
+        # Clear from a shard's start until its result is sent: what drain
+        # waits for (the result must leave before the connection closes).
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.running: int | None = None
         self.sent = 0
 
@@ -99,32 +105,38 @@ class Shards:
         self._cancelled.add(shard_id)
 
     async def work(self) -> None:
-        """Run shards as they come, until cancelled or drained."""
+        """Run shards as they come, until cancelled; once draining, hand each
+        one that comes back instead."""
         while True:
             message = await self._queue.get()
             shard_id = int(message["shard_id"])
-            if shard_id in self._cancelled or self._draining:
-                if self._draining:
-                    await self._hand_back(shard_id, "the node is stopping")
-                if self._queue.empty() and self._draining:
-                    return
+            if shard_id in self._cancelled:
                 continue
-            await self._one(shard_id, message)
             if self._draining:
-                await self._hand_back_all()
-                return
+                await self._hand_back(shard_id, "the node is stopping")
+                continue
+            self._idle.clear()
+            try:
+                await self._one(shard_id, message)
+            finally:
+                self._idle.set()
 
     async def drain(self, timeout: float) -> None:
-        """Finish the shard running (within ``timeout`` s), hand back the rest."""
+        """Finish the shard running and send its result (within ``timeout``
+        s), then hand back the shards still queued."""
         self._draining = True
-        if self.running is None:
-            await self._hand_back_all()
-            return
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.running is not None and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning(
+                "shard %s still running after %.0f s: left to the exchange",
+                self.running,
+                timeout,
+            )
+        await self._hand_back_all()
 
     async def _one(self, shard_id: int, message: dict[str, Any]) -> None:
+        """Run a shard and send its result (or hand it back if it failed)."""
         texts = [str(t) for t in message["inputs"]]
         budget = JobBudget(int(message["budget_flops"]), int(message["job_full_flops"]))
         self.running = shard_id
