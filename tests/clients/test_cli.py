@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +27,7 @@ from server_harness import ROOT, ServerProcess, desk_config, write_config
 from clients import Client
 
 CUX = str(Path(sys.executable).parent / "cux")
-DESKS = 12
+DESKS = 20
 _desks = iter(range(DESKS))
 
 
@@ -311,3 +315,152 @@ def test_book_live_refreshes_until_its_duration_and_exits_0(
     assert done.returncode == 0, done.stderr
     assert f"{desk.symbol} book" in done.stdout
     assert "777" in done.stdout
+
+
+class Terminal:
+    """A process on a pseudo-terminal (so ``rich`` draws its live table as it
+    would for a person) and everything it wrote so far."""
+
+    def __init__(self, *args: str) -> None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CUX_")}
+        env = {**base, "HOME": str(ROOT / "nonexistent-home")}
+        env.update(COLUMNS="120", LINES="40", TERM="xterm")
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            [CUX, *args], cwd=ROOT, env=env, stdin=slave, stdout=slave, stderr=slave
+        )
+        os.close(slave)
+        self._master = master
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._master, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                return
+            if not chunk:
+                return
+            self._chunks.append(chunk)
+
+    @property
+    def text(self) -> str:
+        return b"".join(self._chunks).decode(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.text:
+            assert self.proc.poll() is None, self.text
+            assert time.monotonic() < deadline, f"no {text!r} in:\n{self.text}"
+            time.sleep(0.05)
+
+    def interrupt(self, timeout: float = 30.0) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        rc = self.proc.wait(timeout)
+        self._reader.join(5)
+        os.close(self._master)
+        return rc
+
+
+def test_book_live_shows_a_level_placed_while_it_runs(
+    server: ServerProcess, desk: Desk
+) -> None:
+    place(server, desk.buyer, [(desk.symbol, "buy", 4, 777)])
+    live = Terminal("book", desk.symbol, "--duration", "120", "--url", server.url)
+    try:
+        live.wait_for("best bid 777")  # the first table, before the change
+        assert "4321" not in live.text
+
+        place(server, desk.seller, [(desk.symbol, "sell", 9, 4321)])
+
+        live.wait_for("best ask 4321")
+    finally:
+        rc = live.interrupt()
+    assert rc == 130  # Ctrl-C, as a person stops it
+    last = live.text[live.text.rindex(f"{desk.symbol} book") :]  # the last frame
+    assert "best bid 777  best ask 4321  spread 3544" in last
+    [row] = [ln for ln in last.splitlines() if "4321" in ln and "best" not in ln]
+    assert "9" in row.split("4321")[1]  # the ask's 9 lots, beside its price
+
+
+def test_trade_tif_ioc_leaves_nothing_resting_and_fok_fills_all_or_nothing(
+    server: ServerProcess, desk: Desk
+) -> None:
+    place(server, desk.seller, [(desk.symbol, "sell", 3, 1000)])
+    buy = ["trade", "buy", desk.symbol, "--json", *as_(server, desk.buyer)]
+
+    killed = ok_json(cux(*buy, "5", "--price", "1000", "--tif", "FOK"))
+    ioc = ok_json(cux(*buy, "5", "--price", "1000", "--tif", "IOC"))
+    orders = ok_json(cux("orders", "--json", *as_(server, desk.buyer)))
+
+    assert (killed["tif"], killed["status"], killed["reason"], killed["filled"]) == (
+        "FOK",
+        "cancelled",
+        "fill_or_kill",
+        0,
+    )
+    assert (ioc["tif"], ioc["status"], ioc["reason"], ioc["filled"]) == (
+        "IOC",
+        "cancelled",
+        "unfilled",
+        3,  # what the FOK order left on the book
+    )
+    assert orders == {"orders": []}
+
+
+# -- jobs ---------------------------------------------------------------------------
+
+
+def test_job_submit_with_an_unknown_tier_exits_2_naming_the_tiers(
+    server: ServerProcess, desk: Desk, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("a text\n", encoding="utf-8")
+
+    done = cux(
+        *("job", "submit", str(inputs), "--symbol", desk.symbol),
+        *("--tier", "ultra", "--budget-cu", "1", "--max-price", "1000"),
+        *as_(server, desk.buyer),
+    )
+
+    assert done.returncode == 2
+    assert "argument --tier: invalid choice: 'ultra'" in done.stderr
+    assert "'fast'" in done.stderr
+
+
+def test_job_submit_on_a_lease_passes_its_tier_and_job_get_shows_it(
+    server: ServerProcess, desk: Desk, tmp_path: Path
+) -> None:
+    place(server, desk.seller, [(desk.symbol, "sell", 1, 1000)])
+    lease = asyncio.run(bought_lease(server, desk))
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("a text\nanother text\n", encoding="utf-8")
+
+    submitted = ok_json(
+        cux(
+            *("job", "submit", str(inputs), "--symbol", desk.symbol, "--no-wait"),
+            *("--tier", "fast", "--budget-cu", "1", "--lease", str(lease)),
+            *("--json", *as_(server, desk.buyer)),
+        )
+    )
+    got = cux("job", "get", submitted["job_id"], "--json", *as_(server, desk.buyer))
+    job = ok_json(got)
+
+    assert (job["job_id"], job["tier"], job["inputs"]) == (
+        submitted["job_id"],
+        "fast",
+        2,
+    )
+    # No node serves the desk, so the job fails at once; what it was is the point.
+    assert job["status"] in ("running", "failed")
+
+
+async def bought_lease(server: ServerProcess, desk: Desk) -> int:
+    """The desk's buyer buys one lot on offer: its spot lease's id."""
+    async with Client(server.url, desk.buyer, f"{desk.buyer}-secret") as client:
+        order = await client.buy(desk.symbol, 1, 1000, tif="IOC")
+        result = await client.wait_order(order.order_id, timeout=10)
+    [fill] = result.fills
+    return fill.trade_id
