@@ -1,5 +1,7 @@
-"""notebooks/market_replay.ipynb, executed headless with nbclient on a journal
-that a real `cux serve` wrote in this test run (see `replay_harness`).
+"""notebooks/market_replay.ipynb, executed headless with nbclient on journals
+that a real `cux serve` wrote in this test run: a trading flow on ``cpu-SPOT``
+(`replay_harness`) and a real job that it dispatched to a real `cux node`
+(`job_harness`), whose provider and job figures must show that job.
 
 The notebook reads its parameters from the environment (``CUX_JOURNAL``,
 ``CUX_STATE_HASH``), which the kernel inherits from this process.
@@ -12,11 +14,14 @@ from typing import Any
 
 import nbformat
 import pytest
+from job_harness import JobJournal, job_journal
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from replay_harness import ServerJournal, server_journal
 
-__all__ = ["server_journal"]  # the fixture, imported for pytest
+from exchange.analysis_compute import FLOPS_PER_CU
+
+__all__ = ["job_journal", "server_journal"]  # the fixtures, imported for pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOK = NOTEBOOKS / "market_replay.ipynb"
@@ -70,3 +75,38 @@ def test_the_notebook_stops_at_the_check_when_the_state_hash_differs(
         execute(
             monkeypatch, CUX_JOURNAL=str(server_journal.data), CUX_STATE_HASH="0" * 64
         )
+
+
+def test_the_notebook_plots_the_provider_and_the_job_of_a_journal_with_a_real_job(
+    monkeypatch: pytest.MonkeyPatch, job_journal: JobJournal
+) -> None:
+    job = job_journal.job
+    assert job["status"] == "done", job_journal.logs
+
+    notebook = execute(
+        monkeypatch,
+        CUX_JOURNAL=str(job_journal.data),
+        CUX_STATE_HASH=job_journal.state_hash,
+    )
+
+    found = outputs(notebook)
+    assert [out for out in found if out.output_type == "error"] == []
+    figures = [
+        out.data["text/plain"] for out in found if "image/png" in out.get("data", {})
+    ]
+    # An empty figure is one axis of text ("no jobs in this journal"); the
+    # providers' has four panels, the jobs' two.
+    assert len(figures) == FIGURES
+    assert figures[-2:] == [
+        "<Figure size 1000x700 with 4 Axes>",
+        "<Figure size 1000x500 with 2 Axes>",
+    ]
+    texts = "\n".join(out.get("data", {}).get("text/plain", "") for out in found)
+    assert f"(expected): {job_journal.state_hash} ok" in texts
+    assert "account='p1'" in texts
+    assert f"used_flops={job['flops']}" in texts
+    cu, full = job["flops"] / FLOPS_PER_CU, job["full_flops"] / FLOPS_PER_CU
+    assert (
+        f"all: 1 jobs (1 done), 24 inputs, {cu:,.1f} CU used of {full:,.1f} at "
+        "full depth: 50.0% saved"
+    ) in texts
