@@ -20,6 +20,11 @@ model over the shipped series (`clients.agents.prices`), so the sellers
 differ: A100, H100, H200, B200, each with a different real throughput.
 Consumers are willing to pay the H100's price at the replayed time, priced at
 the H100 node's throughput, times their own ``willingness_bps``.
+
+Strategies. Each node also marks its reservation up its own way
+(`STRATEGIES`, ``cux node --markup-min-bps/--markup-max-bps``): ``steady``
+10% idle to 50% sold out (the node's default), ``surge`` nothing idle but
+150% sold out, ``flat`` 20% whatever it sold, ``premium`` 40% to 80%.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "CLASS",
     "CLOCK_SPEED",
     "LOT_CU",
+    "STRATEGIES",
     "SYMBOL",
     "DemoPlan",
     "NodeSpec",
@@ -61,6 +67,14 @@ hour, so that the first futures window starts 50 real seconds in (when the
 nodes have registered within 40 s)."""
 
 _GPUS: Final = ("A100_80GB_SXM4", "H100_80GB_SXM5", "H200_141GB", "B200_180GB")
+STRATEGIES: Final = (
+    ("steady", 1_000, 5_000),
+    ("surge", 0, 15_000),
+    ("flat", 2_000, 2_000),
+    ("premium", 4_000, 8_000),
+)
+"""A node's markup strategy: its name, its markup with nothing sold and with
+everything sold, basis points (node ``i`` takes strategy ``i mod 4``)."""
 REFERENCE_GPU: Final = "H100_80GB_SXM5"
 REFERENCE_REAL_CU: Final = 2
 """The real CU/s the consumers price a lot at: the H100 node's."""
@@ -77,6 +91,9 @@ class NodeSpec:
         usd_per_hour: that cost, USD per hour, as decimal text.
         real_cu_per_second: the real CU/s it sells (its machine computes
             more; the rest is kept for other work).
+        strategy: the name of its markup strategy (see `STRATEGIES`).
+        markup_min_bps: its markup with nothing sold, basis points.
+        markup_max_bps: its markup with everything sold, basis points.
     """
 
     account: str
@@ -84,6 +101,16 @@ class NodeSpec:
     gpu: str
     usd_per_hour: str
     real_cu_per_second: float
+    strategy: str = "steady"
+    markup_min_bps: int = 1_000
+    markup_max_bps: int = 5_000
+
+    @property
+    def markup(self) -> str:
+        """The strategy in words: ``surge 0-150%``."""
+        low, high = self.markup_min_bps // 100, self.markup_max_bps // 100
+        span = f"{low}%" if low == high else f"{low}-{high}%"
+        return f"{self.strategy} {span}"
 
     @property
     def cu_per_second(self) -> float:
@@ -179,12 +206,16 @@ def make_plan(series: PriceSeries, nodes: int, seed: int) -> DemoPlan:
 def _node(series: PriceSeries, index: int) -> NodeSpec:
     gpu = _GPUS[index % len(_GPUS)]
     cents = int(statistics.median(series.series[gpu]["median"]))
+    strategy, low, high = STRATEGIES[index % len(STRATEGIES)]
     return NodeSpec(
         account=f"prov-{index + 1}",
         node_id=f"node-{index + 1}",
         gpu=gpu,
         usd_per_hour=f"{cents // 100}.{cents % 100:02d}",
         real_cu_per_second=1.5 + 0.5 * index,
+        strategy=strategy,
+        markup_min_bps=low,
+        markup_max_bps=high,
     )
 
 

@@ -89,13 +89,14 @@ class Summary:
             "node",
             "provider",
             "cost",
+            "markup",
             "sells CU/s",
             "busy",
             "shards",
             "CU done",
         )
         for name in (*columns, "reputation"):
-            table.add_column(name, justify="left" if name in columns[:3] else "right")
+            table.add_column(name, justify="left" if name in columns[:4] else "right")
         for node in self.tally.nodes:
             table.add_row(*self._node_row(node))
         return table
@@ -110,6 +111,7 @@ class Summary:
             str(node.get("node_id")),
             str(node.get("account")),
             cost,
+            "" if spec is None else spec.markup,
             f"{float(node.get('cu_per_second', 0)) * self.tally.speed:.1f}",
             str(node.get("busy", 0)),
             f"{rep.get('shards_done', 0)} done, {rep.get('shards_failed', 0)} failed",
@@ -179,7 +181,7 @@ class Summary:
             rep = (node or {}).get("reputation") or {}
             lines.append(
                 f"  {spec.account} {spec.node_id} ({_gpu(spec.gpu)} at "
-                f"${spec.usd_per_hour}/h): "
+                f"${spec.usd_per_hour}/h, markup {spec.markup}): "
                 f"{rep.get('shards_done', 0)} shards done, "
                 f"{rep.get('shards_failed', 0)} failed, "
                 f"{int(rep.get('flops_delivered', 0)) / FLOPS_PER_CU:.1f} CU, "

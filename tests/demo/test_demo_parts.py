@@ -67,6 +67,15 @@ def test_demo_nodes_differ_in_cost_and_capacity_so_their_prices_differ() -> None
         for node in plan.nodes
     }
     assert len(costs) == len(speeds) == len(prices) == 4
+    # Each has its own markup strategy, so the asks differ as they sell.
+    strategies = {(n.markup_min_bps, n.markup_max_bps) for n in plan.nodes}
+    assert len(strategies) == 4
+    assert [n.markup for n in plan.nodes] == [
+        "steady 10-50%",
+        "surge 0-150%",
+        "flat 20%",
+        "premium 40-80%",
+    ]
     # Each registers its real throughput in simulated time.
     assert all(
         abs(n.cu_per_second * CLOCK_SPEED - n.real_cu_per_second) < 0.05
@@ -194,7 +203,8 @@ def test_report_gives_trades_jobs_providers_and_the_journal_path(
         in lines
     )
     assert lines[lines.index("providers:") + 1] == (
-        "  prov-1 node-1 (A100 at $1.75/h): 4 shards done, 1 failed, 8.0 CU, "
+        "  prov-1 node-1 (A100 at $1.75/h, markup steady 10-50%): 4 shards done, "
+        "1 failed, 8.0 CU, "
         "reputation 80.00%, earned 1.500000 credits"
     )
     assert "  a notable event" in lines
