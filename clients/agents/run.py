@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,15 @@ from clients.agents.consumer import Consumer, ConsumerConfig
 from clients.agents.corpus import load_passages
 from clients.agents.maker import MakerConfig, MarketMaker
 from clients.agents.prices import LotPricer
-from clients.agents.venue import connect_venue
+from clients.agents.venue import Venue, connect_venue
 
-__all__ = ["Credentials", "run_agents", "willingness"]
+__all__ = ["Connect", "Credentials", "run_agents", "willingness"]
 
 log = logging.getLogger("cux.agents")
+
+Connect = Callable[..., contextlib.AbstractAsyncContextManager[Venue]]
+"""How `run_agents` opens an agent's venue: ``connect(url, key, secret,
+seed=...)``, like `connect_venue`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +76,16 @@ async def run_agents(
     makers: Sequence[tuple[Credentials, MakerConfig]] = (),
     consumers: Sequence[tuple[Credentials, ConsumerConfig]] = (),
     stop: asyncio.Event,
+    connect: Connect = connect_venue,
 ) -> dict[str, Any]:
     """Run the agents until ``stop`` is set (or every consumer's plan ended
     and no maker runs); what each did, by name.
 
     Each agent's client seeds its reconnection jitter with the agent's seed
-    (a maker: its place in ``makers``).
+    (a maker: its place in ``makers``). ``connect`` opens each agent's venue
+    (``connect(url, key, secret, seed=...)``, an async context manager): the
+    default, `connect_venue`, on a new SDK client; a benchmark wraps it to
+    time the requests.
     """
     agents: list[MarketMaker | Consumer] = []
     passages = load_passages()
@@ -98,7 +106,7 @@ async def run_agents(
 
     async def maker(index: int, who: Credentials, config: MakerConfig) -> None:
         nonlocal unquoted
-        async with connect_venue(url, who.key, who.secret, seed=index) as venue:
+        async with connect(url, who.key, who.secret, seed=index) as venue:
             agent = MarketMaker(venue, config, pricer.price)
             started(agent)
             running = asyncio.create_task(agent.run())
@@ -112,7 +120,7 @@ async def run_agents(
         await _first(quoted, halted)
         if halted.is_set():
             return
-        async with connect_venue(url, who.key, who.secret, seed=config.seed) as venue:
+        async with connect(url, who.key, who.secret, seed=config.seed) as venue:
             agent = Consumer(venue, config, pricer.price, passages)
             started(agent)
             await agent.run()
