@@ -2,7 +2,7 @@
 
 Run ``cux demo`` (it prints the dashboard's address), and while its jobs run::
 
-    .venv/bin/python scripts/dashboard_screenshot.py http://HOST:PORT/ docs/dashboard.png
+    .venv/bin/python scripts/dashboard_screenshot.py URL docs/dashboard.png
 
 It drives Debian's Chromium (``/usr/bin/chromium``) through Playwright, opens
 the page on ``emb-SPOT``, watches it for 30 s (the price chart draws the
