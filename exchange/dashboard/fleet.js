@@ -3,7 +3,7 @@
  * reputation, and the recent jobs with the CU they spent against their budget.
  */
 
-import { $, el, fmtCredits, fmtCu, fmtInt, meter, oneDecimal, setText } from "./format.js";
+import { $, el, fmtCredits, fmtCu, fmtInt, fmtRate, meter, oneDecimal, setText } from "./format.js";
 
 const BUSY_SAMPLES = 30; // one a poll: the last minute
 
@@ -41,7 +41,7 @@ function reputation(rep) {
   const bps = rep.reputation_bps;
   let detail = `${fmtInt(rep.shards_done)} done · ${fmtInt(rep.shards_failed)} failed · ${fmtCu(rep.flops_delivered)} CU`;
   if (rep.delivered_cu_per_second != null) {
-    detail += ` · ${oneDecimal.format(rep.delivered_cu_per_second)} CU/s`;
+    detail += ` · ${fmtRate(rep.delivered_cu_per_second)}`;
   }
   if (bps == null) return el("span", { class: "small", text: detail });
   const cell = meter(bps / 1e4, `${oneDecimal.format(bps / 100)}%`, bps >= 9000 ? "good" : bps < 5000 ? "hot" : null);
@@ -62,7 +62,7 @@ export function renderNodes(state) {
         el("div", { class: "muted small", text: `${n.account}${n.model ? ` · ${n.model}` : ""}` }),
       ),
       el("td", { text: n.resource_class }),
-      el("td", { class: "num", text: `${oneDecimal.format(n.cu_per_second)} CU/s` }),
+      el("td", { class: "num", text: fmtRate(n.cu_per_second) }),
       el("td", {}, utilisation(state, n)),
       el("td", {}, reputation(n.reputation)),
     ),
@@ -70,7 +70,7 @@ export function renderNodes(state) {
   $("nodes").replaceChildren(...rows);
   $("nodes-empty").hidden = rows.length > 0;
   const total = nodes.reduce((sum, n) => sum + (n.cu_per_second || 0), 0);
-  setText("nodes-count", state.nodes ? `${nodes.length} connected · ${oneDecimal.format(total)} CU/s` : "—");
+  setText("nodes-count", state.nodes ? `${nodes.length} connected · ${fmtRate(total)}` : "—");
 }
 
 export function renderJobs(state) {

@@ -24,6 +24,13 @@ export const clock = {
 const intFormat = new Intl.NumberFormat("en-US");
 const creditFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 6 });
 export const oneDecimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+const threeDigits = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
+
+/** A rate in CU/s to three significant digits, so that a slow node (a demo's
+ * node on its simulated clock delivers a few hundredths of a CU a simulated
+ * second) shows as 0.025, not as 0. */
+export const fmtRate = (cuPerSecond) =>
+  cuPerSecond == null ? "—" : `${threeDigits.format(cuPerSecond)} CU/s`;
 
 export const fmtInt = (n) => (n == null ? "—" : intFormat.format(n));
 export const fmtCredits = (micro) =>
