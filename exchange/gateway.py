@@ -124,12 +124,12 @@ class Gateway:
             compress=False,
         )
         await ws.prepare(request)
-        transport = request.transport
         session = Session(
             ws,
             rate=server.rate_limit,
             max_queue=server.max_queue,
-            sock=None if transport is None else transport.get_extra_info("socket"),
+            transport=request.transport,
+            protocol=request.protocol,
         )
         self.hub.sessions.add(session)
         self.exchange.metrics.connections.inc()
