@@ -231,7 +231,11 @@ class Gateway:
             keys.append(key)
         marketdata = self.exchange.marketdata
 
+        hub = self.hub
+
         def snapshots(engine: Engine) -> list[bytes]:
+            # From here on, in engine order, messages are built for these keys.
+            hub.expect(keys)
             return [
                 marketdata.book_snapshot(key[0][5:], key[1])
                 for key in keys
@@ -240,10 +244,12 @@ class Gateway:
 
         def reply(result: list[bytes]) -> None:
             if session.closed:
+                for key in keys:
+                    hub.unexpect(key)
                 return
             session.send(encode(Subscribed(req.id, list(req.channels))))
             for key in keys:
-                self.hub.add(session, key)
+                hub.add(session, key, expected=True)
             for data in result:
                 session.send(data)
 

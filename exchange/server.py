@@ -129,8 +129,9 @@ class Exchange:
         self.engine: Engine = self.journal.recover()
         self.marketdata = MarketData(self.engine)
         self._rebuild_history()
-        # Private messages nobody subscribes to are not even built.
+        # Messages nobody subscribes to are not even built.
         self.marketdata.accounts.listening = self.hub.listening
+        self.marketdata.listening = self.hub.listening
         self.sequencer = Sequencer(
             self.engine,
             self.journal,
@@ -188,7 +189,8 @@ class Exchange:
         self.metrics.on_command(command, events)
         self.dispatcher.on_events(events)
         # A future listed while nodes are connected gets their capacity.
-        if self.nodes.classes() and any(type(e) is FutureListed for e in events):
+        # (The events first: `classes` builds a set, too much once a command.)
+        if any(type(e) is FutureListed for e in events) and self.nodes.classes():
             listed = {e.resource_class for e in events if type(e) is FutureListed}
             pairs = {p for p in self.nodes.classes() if p[1] in listed}
             if pairs:

@@ -248,9 +248,34 @@ class Hub:
 
     def __init__(self) -> None:
         self._subscribers: dict[ChannelKey, set[Session]] = {}
+        # Subscriptions whose snapshots the sequencer has read but whose
+        # subscribers are not added yet (that happens once the commands
+        # before them are durable), by channel key: how many.
+        self._expected: dict[ChannelKey, int] = {}
         self.sessions: set[Session] = set()
 
-    def add(self, session: Session, key: ChannelKey) -> None:
+    def expect(self, keys: Iterable[ChannelKey]) -> None:
+        """Subscribers to ``keys`` are on their way: call it in engine order,
+        where their snapshots are taken, so that the messages of the commands
+        that follow are built for them (see `listening`); `add` or `unexpect`
+        each key later."""
+        expected = self._expected
+        for key in keys:
+            expected[key] = expected.get(key, 0) + 1
+
+    def unexpect(self, key: ChannelKey) -> None:
+        """An expected subscriber to ``key`` arrived or never will."""
+        left = self._expected.get(key, 0) - 1
+        if left > 0:
+            self._expected[key] = left
+        else:
+            self._expected.pop(key, None)
+
+    def add(self, session: Session, key: ChannelKey, *, expected: bool = False) -> None:
+        """Subscribe ``session`` to ``key``; ``expected``: announced by
+        `expect`."""
+        if expected:
+            self.unexpect(key)
         self._subscribers.setdefault(key, set()).add(session)
         session.channels.add(key)
 
@@ -268,9 +293,12 @@ class Hub:
         self.remove(session, list(session.channels))
         self.sessions.discard(session)
 
-    def listening(self, channel: str, account: str) -> bool:
-        """Whether any session subscribes to a private channel of ``account``."""
-        return (channel, account) in self._subscribers
+    def listening(self, channel: str, detail: Any) -> bool:
+        """Whether any session subscribes, or is about to, to ``channel`` of
+        ``detail``: the account of a private channel, the depth of a book
+        channel, None for the other public ones."""
+        key = (channel, detail)
+        return key in self._subscribers or key in self._expected
 
     def publish(self, publications: list[Any]) -> None:
         """Send each publication to the sessions subscribed to its channel."""
