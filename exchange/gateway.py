@@ -124,12 +124,12 @@ class Gateway:
             compress=False,
         )
         await ws.prepare(request)
-        transport = request.transport
         session = Session(
             ws,
             rate=server.rate_limit,
             max_queue=server.max_queue,
-            sock=None if transport is None else transport.get_extra_info("socket"),
+            transport=request.transport,
+            protocol=request.protocol,
         )
         self.hub.sessions.add(session)
         self.exchange.metrics.connections.inc()
@@ -231,7 +231,11 @@ class Gateway:
             keys.append(key)
         marketdata = self.exchange.marketdata
 
+        hub = self.hub
+
         def snapshots(engine: Engine) -> list[bytes]:
+            # From here on, in engine order, messages are built for these keys.
+            hub.expect(keys)
             return [
                 marketdata.book_snapshot(key[0][5:], key[1])
                 for key in keys
@@ -240,10 +244,12 @@ class Gateway:
 
         def reply(result: list[bytes]) -> None:
             if session.closed:
+                for key in keys:
+                    hub.unexpect(key)
                 return
             session.send(encode(Subscribed(req.id, list(req.channels))))
             for key in keys:
-                self.hub.add(session, key)
+                hub.add(session, key, expected=True)
             for data in result:
                 session.send(data)
 

@@ -111,6 +111,11 @@ class MarketData:
     Attributes:
         accounts: the private channels and the open orders and leases they
             follow (see `exchange.marketdata_private`).
+        listening: whether anyone listens to a public channel, as
+            ``listening(channel, depth)`` (depth None but on book channels):
+            a message nobody will receive is not built or encoded, though a
+            book channel's sequence number still counts it. The server sets
+            it; everyone by default.
     """
 
     def __init__(
@@ -129,6 +134,7 @@ class MarketData:
         for symbol in engine.instruments:
             self._list(symbol)
 
+        self._listening: Callable[[str, int | None], bool] = _everyone
         # What the current command changed, published at its end.
         self._ts = 0
         self._dirty: list[BookFeed] = []
@@ -156,6 +162,15 @@ class MarketData:
             EscrowReleased: accounts.escrow_released,
         }
 
+    @property
+    def listening(self) -> Callable[[str, int | None], bool]:
+        return self._listening
+
+    @listening.setter
+    def listening(self, listening: Callable[[str, int | None], bool]) -> None:
+        self._listening = listening
+        self._trades.listening = listening
+
     # -- applying a command's events --------------------------------------------
 
     def apply(self, events: list[Event], ts: int) -> list[Publication]:
@@ -174,7 +189,8 @@ class MarketData:
             instruments = self._engine.instruments
             for feed in self._dirty:
                 inst = instruments.get(feed.symbol)
-                out.extend(feed.flush(None if inst is None else inst.book))
+                book = None if inst is None else inst.book
+                out.extend(feed.flush(book, self._listening))
             self._dirty.clear()
         self._trades.publish_candles(out)
         self.accounts.publish_balances(out)
@@ -364,3 +380,7 @@ class MarketData:
         if feed is None:
             raise UnknownSymbol(symbol)
         return feed
+
+
+def _everyone(channel: str, depth: int | None) -> bool:
+    return True

@@ -26,7 +26,7 @@ only when a change reaches them.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from typing import Final, NamedTuple
 
@@ -180,9 +180,17 @@ class BookFeed:
 
     # -- publishing -------------------------------------------------------------
 
-    def flush(self, book: Book | None) -> list[Publication]:
+    def flush(
+        self,
+        book: Book | None,
+        listening: Callable[[str, int | None], bool] | None = None,
+    ) -> list[Publication]:
         """Bring the mirror up to ``book`` (None: the instrument is gone, every
-        level is empty) and return the update of each channel that changed."""
+        level is empty) and return the update of each channel that changed.
+
+        A channel that changed counts its update (its sequence number goes
+        up) whether or not anyone listens; the update is built and encoded
+        only if ``listening(channel, depth)`` (None: always)."""
         self.dirty = False
         depths = self._depths
         # Per channel (full first, then each depth), per side: (price, qty),
@@ -217,8 +225,11 @@ class BookFeed:
             if bids or asks:
                 seq = seqs[depth] + 1
                 seqs[depth] = seq
-                message = BookMessage(self.symbol, seq, bids, asks, crc, depth=depth)
-                out.append(Publication(channel, depth, None, encode(message)))
+                if listening is None or listening(channel, depth):
+                    message = BookMessage(
+                        self.symbol, seq, bids, asks, crc, depth=depth
+                    )
+                    out.append(Publication(channel, depth, None, encode(message)))
         return out
 
     def _changes(

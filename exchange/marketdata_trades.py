@@ -12,6 +12,7 @@ changed once, after its trades.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from exchange.marketdata_book import Publication
@@ -46,6 +47,7 @@ class TradeFeed:
         "_kept",
         "_trades",
         "intervals",
+        "listening",
         "ts",
     )
 
@@ -63,6 +65,9 @@ class TradeFeed:
         self._candles: dict[str, dict[int, deque[Candle]]] = {}
         self._changed: dict[tuple[str, int], Candle] = {}
         self.ts = 0
+        # Whether anyone listens to a public channel: a message nobody will
+        # receive is not encoded. The server sets it; everyone by default.
+        self.listening: Callable[[str, int | None], bool] = _everyone
 
     def add(self, symbol: str) -> None:
         """Start keeping the history of ``symbol``."""
@@ -89,7 +94,9 @@ class TradeFeed:
         if symbol not in self._trades:
             self.add(symbol)
         self._trades[symbol].append(message)
-        out.append(Publication("trades." + symbol, None, None, encode(message)))
+        channel = "trades." + symbol
+        if self.listening(channel, None):
+            out.append(Publication(channel, None, None, encode(message)))
 
         for interval, candles in self._candles[symbol].items():
             start = ts - ts % (interval * SECOND)
@@ -122,8 +129,10 @@ class TradeFeed:
     def publish_candles(self, out: list[Publication]) -> None:
         """Publish each candle the command's trades changed, once."""
         for (symbol, interval), candle in self._changed.items():
-            message = CandleMessage(symbol, interval, *candle)
-            out.append(Publication("candles." + symbol, None, None, encode(message)))
+            channel = "candles." + symbol
+            if self.listening(channel, None):
+                message = CandleMessage(symbol, interval, *candle)
+                out.append(Publication(channel, None, None, encode(message)))
         self._changed.clear()
 
     def recent(self, symbol: str, limit: int) -> list[TradeMessage] | None:
@@ -152,3 +161,7 @@ class TradeFeed:
         if limit <= 0:
             return []
         return [CandleMessage(symbol, interval, *c) for c in list(candles)[-limit:]]
+
+
+def _everyone(channel: str, depth: int | None) -> bool:
+    return True

@@ -16,6 +16,7 @@ funded with its deposit and given its capacity, through journaled commands.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -47,9 +48,14 @@ from matching import (
     Trade,
 )
 
-__all__ = ["Exchange", "Metrics", "serve"]
+__all__ = ["Exchange", "Metrics", "serve", "settle_heap"]
 
 log = logging.getLogger("cux.server")
+
+GC_THRESHOLDS = (10_000, 20, 20)
+"""The cyclic garbage collector's thresholds while serving (CPython's default
+is 700, 10, 10): the young generation is collected every 10,000 allocations
+net of frees rather than 700, and the older ones less often."""
 
 
 class Metrics:
@@ -123,8 +129,9 @@ class Exchange:
         self.engine: Engine = self.journal.recover()
         self.marketdata = MarketData(self.engine)
         self._rebuild_history()
-        # Private messages nobody subscribes to are not even built.
+        # Messages nobody subscribes to are not even built.
         self.marketdata.accounts.listening = self.hub.listening
+        self.marketdata.listening = self.hub.listening
         self.sequencer = Sequencer(
             self.engine,
             self.journal,
@@ -182,7 +189,8 @@ class Exchange:
         self.metrics.on_command(command, events)
         self.dispatcher.on_events(events)
         # A future listed while nodes are connected gets their capacity.
-        if self.nodes.classes() and any(type(e) is FutureListed for e in events):
+        # (The events first: `classes` builds a set, too much once a command.)
+        if any(type(e) is FutureListed for e in events) and self.nodes.classes():
             listed = {e.resource_class for e in events if type(e) is FutureListed}
             pairs = {p for p in self.nodes.classes() if p[1] in listed}
             if pairs:
@@ -266,6 +274,7 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
     server = settings.server
     exchange = Exchange(settings, data, Clock(server.clock_start, server.clock_speed))
     await exchange.start()
+    settle_heap()
     runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -292,6 +301,21 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
         return 1
     print("cux serve: stopped", flush=True)
     return 0
+
+
+def settle_heap() -> None:
+    """Keep the garbage collector from stopping the market.
+
+    What start-up built (modules, the recovered engine, the history) lives as
+    long as the process, yet each full collection walked all of it again: 30 to
+    50 ms a pass while serving, and up to 470 ms with 200 subscribers. It is
+    frozen out of the collector's view once (`gc.freeze`), and the thresholds
+    are raised (`GC_THRESHOLDS`), so collections are rarer and each walks only
+    what was allocated since.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def _watch(exchange: Exchange) -> None:

@@ -1,19 +1,21 @@
 """Connections and subscriptions: who gets which message, and at what pace.
 
 A `Session` is one websocket connection: its login, its subscriptions, its rate
-limit and its outbound queue. Messages are queued as encoded bytes and written
-by the session's own writer task, so a slow client never holds up the
-sequencer or other clients.
+limit and its outbound queue. Messages are queued as encoded bytes; once a turn
+of the event loop, the session writes all that its queue holds as text frames
+in one write to the transport, so a burst leaves in full segments and wakes the
+client once. A slow client never holds up the sequencer or other clients: when
+its socket takes no more, the session waits for it to drain, apart.
 
 The queue is bounded. A client falls behind when its socket stops taking data
-(the writer waits for it to drain) while more than `max_queue` messages wait:
+(the session waits for it to drain) while more than `max_queue` messages wait:
 the public market data still queued for it is dropped, those channels are
 unsubscribed, and a `resync` message names them: the client subscribes again
 and gets fresh snapshots. It never silently misses an update. If replies and
 private messages alone still overflow the queue, the connection is closed with
 code 1013 and the reason ``slow consumer``. A client that keeps reading is never
 cut off: the sequencer hands over a whole batch of messages at once, and the
-queue may then hold more than `max_queue` until the writer runs (at most one
+queue may then hold more than `max_queue` until it is written (at most one
 batch's messages).
 
 `Hub` maps each channel to its subscribers and fans publications out.
@@ -25,7 +27,7 @@ import asyncio
 import hmac
 import logging
 import secrets
-import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -45,8 +47,9 @@ ChannelKey = tuple[str, Any]
 
 PRIVATE_CHANNELS = frozenset({"orders", "fills", "balance", "leases", "jobs"})
 
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)
-"""Linux's TCP_CORK, None elsewhere (the writer then never corks)."""
+_HEAD1 = struct.Struct("!BB")
+_HEAD2 = struct.Struct("!BBH")
+_HEAD3 = struct.Struct("!BBQ")
 
 
 def sign(secret: str, message: str) -> str:
@@ -76,7 +79,19 @@ class RateLimiter:
 
 
 class Session:
-    """One websocket connection."""
+    """One websocket connection.
+
+    Args:
+        ws: the prepared websocket.
+        rate: requests per second allowed (`RateLimiter`).
+        max_queue: messages that may wait for a socket that takes no more
+            before the client falls behind (see the module docstring).
+        transport: the connection's transport, which the frames are written
+            to; None: through ``ws`` (slower: a task step and a write per
+            message).
+        protocol: the transport's protocol, whose drain helper says when a
+            full socket takes data again (aiohttp's `BaseProtocol`).
+    """
 
     def __init__(
         self,
@@ -84,11 +99,13 @@ class Session:
         *,
         rate: int,
         max_queue: int,
-        sock: Any = None,
+        transport: asyncio.Transport | None = None,
+        protocol: Any = None,
     ) -> None:
         self.ws = ws
-        # The connection's socket, to cork while a burst is written; None: never.
-        self._sock = sock
+        self._transport = transport
+        self._drain = getattr(protocol, "_drain_helper", None)
+        self._loop = asyncio.get_running_loop()
         self.nonce = secrets.token_hex(16)
         self.account: str | None = None
         self.roles: tuple[str, ...] = ()
@@ -101,13 +118,14 @@ class Session:
         self.max_queue = max_queue
         self.closed = False
         self.resyncs = 0
-        # True while the writer waits for the socket to take more data.
+        # True while the socket takes no more data and the writer waits.
         self._blocked = False
+        # True while a write of the queue is due in this turn of the loop.
+        self._scheduled = False
+        self._waiter: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[bool] | None = None
         # Each entry: (data, channel key of public market data, or None).
         self._queue: deque[tuple[bytes, ChannelKey | None]] = deque()
-        self._ready = asyncio.Event()
-        self._writer = asyncio.create_task(self._write_loop())
 
     # -- sending ----------------------------------------------------------------
 
@@ -117,7 +135,11 @@ class Session:
         if self.closed:
             return
         self._queue.append((data, channel))
-        self._ready.set()
+        if not self._scheduled and not self._blocked:
+            # Everything queued in this turn of the loop (a batch's replies,
+            # the market data of many commands) leaves in one write.
+            self._scheduled = True
+            self._loop.call_soon(self._write)
         if len(self._queue) > self.max_queue and self._blocked:
             self._fall_behind()
 
@@ -134,49 +156,55 @@ class Session:
             log.warning("session %s closed: slow consumer", self.account)
             self.close(1013, "slow consumer")
 
-    async def _write_loop(self) -> None:
-        ws = self.ws
+    def _write(self) -> None:
+        """Write every queued message as a text frame, all in one write; wait
+        for the socket to drain if that filled it."""
+        self._scheduled = False
+        queue = self._queue
+        if self.closed or self._blocked or not queue:
+            return
+        transport = self._transport
+        if transport is None or self._drain is None:
+            self._blocked = True
+            self._waiter = self._loop.create_task(self._send_through_ws())
+            return
+        if transport.is_closing():  # the connection is going: the reader ends it
+            return
+        parts = []
+        for data, _ in queue:
+            parts.append(_frame_header(len(data)))
+            parts.append(data)
+        queue.clear()
+        transport.write(b"".join(parts))
+        if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
+            # The transport paused its protocol: wait until it resumes.
+            self._blocked = True
+            self._waiter = self._loop.create_task(self._wait_for_drain())
+
+    async def _wait_for_drain(self) -> None:
+        assert self._drain is not None
         try:
-            while True:
-                await self._ready.wait()
-                self._ready.clear()
-                # Several messages at once (a batch's replies, market data of
-                # many commands): corked, they leave in as few segments as
-                # they fill, and the client is woken once, not once a message.
-                corked = len(self._queue) > 1 and self._cork(True)
-                try:
-                    while self._queue:
-                        data, _ = self._queue.popleft()
-                        # send_frame returns at once unless the socket is full;
-                        # only then can `send` run while this flag is set.
-                        self._blocked = True
-                        await ws.send_frame(data, WSMsgType.TEXT)
-                        self._blocked = False
-                finally:
-                    if corked:
-                        self._cork(False)
+            await self._drain()
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             return
+        self._blocked = False
+        self._write()
 
-    def _cork(self, on: bool) -> bool:
-        """Set or clear TCP_CORK on the connection's socket; whether it could
-        (Linux only, and only with a socket)."""
-        if self._sock is None or _TCP_CORK is None:
-            return False
+    async def _send_through_ws(self) -> None:
         try:
-            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, int(on))
-        except OSError:
-            return False
-        return True
+            while self._queue:
+                data, _ = self._queue.popleft()
+                await self.ws.send_frame(data, WSMsgType.TEXT)
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            return
+        self._blocked = False
 
     def close(self, code: int, reason: str) -> None:
         """Close the connection with ``code`` and ``reason``; queued messages
         are dropped."""
         if self.closed:
             return
-        self.closed = True
-        self._queue.clear()
-        self._writer.cancel()
+        self.stop()
         self._closing = asyncio.ensure_future(
             self.ws.close(code=code, message=reason.encode())
         )
@@ -186,19 +214,29 @@ class Session:
         deadline = time.monotonic() + timeout
         while self._queue and time.monotonic() < deadline and not self.ws.closed:
             await asyncio.sleep(0.01)
-        self.closed = True
-        self._writer.cancel()
+        self.stop()
         await self.ws.close(code=code, message=reason.encode())
 
     def stop(self) -> None:
-        """The connection is gone: stop the writer, drop what is queued."""
+        """The connection is gone: stop writing, drop what is queued."""
         self.closed = True
         self._queue.clear()
-        self._writer.cancel()
+        if self._waiter is not None:
+            self._waiter.cancel()
 
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+
+def _frame_header(length: int) -> bytes:
+    """The header of an unmasked, final text frame of ``length`` bytes
+    (RFC 6455, 5.2): what a server sends."""
+    if length < 126:
+        return _HEAD1.pack(0x81, length)
+    if length < 65536:
+        return _HEAD2.pack(0x81, 126, length)
+    return _HEAD3.pack(0x81, 127, length)
 
 
 def _channel_name(key: ChannelKey) -> str:
@@ -210,9 +248,34 @@ class Hub:
 
     def __init__(self) -> None:
         self._subscribers: dict[ChannelKey, set[Session]] = {}
+        # Subscriptions whose snapshots the sequencer has read but whose
+        # subscribers are not added yet (that happens once the commands
+        # before them are durable), by channel key: how many.
+        self._expected: dict[ChannelKey, int] = {}
         self.sessions: set[Session] = set()
 
-    def add(self, session: Session, key: ChannelKey) -> None:
+    def expect(self, keys: Iterable[ChannelKey]) -> None:
+        """Subscribers to ``keys`` are on their way: call it in engine order,
+        where their snapshots are taken, so that the messages of the commands
+        that follow are built for them (see `listening`); `add` or `unexpect`
+        each key later."""
+        expected = self._expected
+        for key in keys:
+            expected[key] = expected.get(key, 0) + 1
+
+    def unexpect(self, key: ChannelKey) -> None:
+        """An expected subscriber to ``key`` arrived or never will."""
+        left = self._expected.get(key, 0) - 1
+        if left > 0:
+            self._expected[key] = left
+        else:
+            self._expected.pop(key, None)
+
+    def add(self, session: Session, key: ChannelKey, *, expected: bool = False) -> None:
+        """Subscribe ``session`` to ``key``; ``expected``: announced by
+        `expect`."""
+        if expected:
+            self.unexpect(key)
         self._subscribers.setdefault(key, set()).add(session)
         session.channels.add(key)
 
@@ -230,9 +293,12 @@ class Hub:
         self.remove(session, list(session.channels))
         self.sessions.discard(session)
 
-    def listening(self, channel: str, account: str) -> bool:
-        """Whether any session subscribes to a private channel of ``account``."""
-        return (channel, account) in self._subscribers
+    def listening(self, channel: str, detail: Any) -> bool:
+        """Whether any session subscribes, or is about to, to ``channel`` of
+        ``detail``: the account of a private channel, the depth of a book
+        channel, None for the other public ones."""
+        key = (channel, detail)
+        return key in self._subscribers or key in self._expected
 
     def publish(self, publications: list[Any]) -> None:
         """Send each publication to the sessions subscribed to its channel."""

@@ -23,13 +23,18 @@ from pathlib import Path
 from typing import get_args
 
 from exchange.journal.errors import JournalConfigMismatch, JournalError
+from exchange.journal.forked import EncodedSnapshot
 from exchange.journal.format import JournalRecord, encode_frames
 from exchange.journal.protocol import Journal
 from exchange.journal.reader import JOURNAL_DIR
 from exchange.journal.recovery import recover_folder
-from exchange.journal.snapshots import SNAPSHOT_DIR, prune_snapshots, write_snapshot
+from exchange.journal.snapshots import (
+    SNAPSHOT_DIR,
+    prune_snapshots,
+    write_snapshot_bytes,
+)
 from exchange.journal.writer import FsyncPolicy, SegmentWriter
-from matching import Engine, EngineState, MarketConfig, SequenceError
+from matching import Engine, MarketConfig, SequenceError
 
 __all__ = ["FileJournal"]
 
@@ -75,6 +80,9 @@ class FileJournal(Journal):
             (default 3; older ones are deleted).
         fsync_fd: the function that flushes a file descriptor to disk (default
             `os.fsync`); tests pass one that counts.
+        fork_snapshots: take each snapshot's state in a forked child (default
+            True, where the OS can fork), so the event loop does not stop for
+            the copy; False takes it on the loop.
     """
 
     def __init__(
@@ -87,6 +95,7 @@ class FileJournal(Journal):
         segment_bytes: int = 64 * 2**20,
         keep_snapshots: int = 3,
         fsync_fd: Callable[[int], None] = os.fsync,
+        fork_snapshots: bool = True,
     ) -> None:
         if fsync not in get_args(FsyncPolicy):
             raise ValueError(f"fsync must be batch, interval or none, not {fsync!r}")
@@ -99,6 +108,7 @@ class FileJournal(Journal):
         self.fsync = fsync
         self.keep_snapshots = keep_snapshots
         self._fsync_fd = fsync_fd
+        self._fork = fork_snapshots and hasattr(os, "fork")
         self._writer = SegmentWriter(
             self.folder / JOURNAL_DIR,
             config,
@@ -302,52 +312,68 @@ class FileJournal(Journal):
         """Take ``engine``'s state now; write it once the journal holds it.
 
         The state is taken before this returns, so it is consistent whatever
-        the engine does next. It is written (in a thread, by the task this
-        returns) only after every record up to its sequence number is fsynced,
-        whatever the policy, and the next append starts a new segment. A
-        snapshot at or before the last one is skipped. Call it from the event
-        loop; awaiting the task is optional (`close` waits for it).
+        the engine does next: in a forked child where the OS can fork, so the
+        event loop does not wait for the copy (see `exchange.journal.forked`).
+        It is written (in a thread, by the task this returns) only after every
+        record up to its sequence number is fsynced, whatever the policy, and
+        the next append starts a new segment. A snapshot at or before the last
+        one is skipped. Call it from the event loop; awaiting the task is
+        optional (`close` waits for it).
 
         Raises:
             JournalError: at once, if the journal is not open or the engine is
-                ahead of the records appended; from the task, if writing the
-                snapshot failed.
+                ahead of the records appended; from the task, if taking or
+                writing the snapshot failed.
             JournalConfigMismatch: the engine has another configuration.
         """
-        state = engine.snapshot()
         self._check_open()
-        if state.config_digest != self.config.digest():
+        if engine.config is not self.config and (
+            engine.config.digest() != self.config.digest()
+        ):
             raise JournalConfigMismatch(
                 "the engine has another market configuration than the journal"
             )
-        if state.seq >= self._next_seq:
+        if engine.seq >= self._next_seq:
             raise JournalError(
-                f"cannot snapshot the engine at record {state.seq}: the journal "
+                f"cannot snapshot the engine at record {engine.seq}: the journal "
                 f"holds records up to {self._next_seq - 1}; append them first"
             )
         loop = asyncio.get_running_loop()
-        if state.seq <= self._snapshot_seq:
+        if engine.seq <= self._snapshot_seq:
             skipped = loop.create_future()
             skipped.set_result(None)
             return skipped
+        taken = EncodedSnapshot.start(engine, fork=self._fork)
         self._rotate = True
-        task = loop.create_task(self._write_snapshot(state))
+        task = loop.create_task(self._write_snapshot(taken))
         self._snapshots.add(task)
         task.add_done_callback(self._snapshots.discard)
         return task
 
-    async def _write_snapshot(self, state: EngineState) -> None:
+    async def _write_snapshot(self, taken: EncodedSnapshot) -> None:
+        loop = asyncio.get_running_loop()
+        # Read the child's pipe at once, so that it never waits for the lock.
+        encoded = loop.run_in_executor(self._snapshot_io, taken.result)
         if self._snapshot_lock is None:
             self._snapshot_lock = asyncio.Lock()
         async with self._snapshot_lock:
-            if state.seq <= self._snapshot_seq:
+            try:
+                data = await encoded
+            except JournalError as exc:
+                _log.warning("journal: taking a snapshot failed: %s", exc)
+                raise
+            if taken.seq <= self._snapshot_seq:
                 return
             await self._flush()
-            loop = asyncio.get_running_loop()
             folder = self.folder / SNAPSHOT_DIR
             try:
                 path = await loop.run_in_executor(
-                    self._snapshot_io, write_snapshot, folder, state, self._fsync_fd
+                    self._snapshot_io,
+                    write_snapshot_bytes,
+                    folder,
+                    taken.seq,
+                    data,
+                    self._fsync_fd,
                 )
                 await loop.run_in_executor(
                     self._snapshot_io, prune_snapshots, folder, self.keep_snapshots
@@ -355,7 +381,7 @@ class FileJournal(Journal):
             except OSError as exc:
                 _log.warning("journal: writing a snapshot failed: %s", exc)
                 raise JournalError(f"writing a snapshot failed: {exc}") from exc
-            self._snapshot_seq = state.seq
+            self._snapshot_seq = taken.seq
         _log.info("journal: snapshot %s written", path.name)
 
     async def close(self) -> None:

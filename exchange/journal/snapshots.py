@@ -29,6 +29,7 @@ __all__ = [
     "read_snapshot",
     "remove_temporary",
     "write_snapshot",
+    "write_snapshot_bytes",
 ]
 
 SNAPSHOT_DIR: Final = "snapshots"
@@ -79,8 +80,15 @@ def write_snapshot(
 
     Runs in a worker thread: it encodes, writes and fsyncs.
     """
-    data = encode_snapshot(state)
-    path = folder / snapshot_name(state.seq)
+    return write_snapshot_bytes(folder, state.seq, encode_snapshot(state), fsync_fd)
+
+
+def write_snapshot_bytes(
+    folder: Path, seq: int, data: bytes, fsync_fd: Callable[[int], None]
+) -> Path:
+    """Write ``data`` (`encode_snapshot` of the state at ``seq``) atomically
+    as ``folder/<seq>.snap``; its path. Runs in a worker thread."""
+    path = folder / snapshot_name(seq)
     temp = path.with_name(f".{path.name}{_TEMP_SUFFIX}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:

@@ -28,8 +28,9 @@ from exchange.journal import (
     read_records,
     replay,
 )
+from exchange.journal.forked import EncodedSnapshot
 from exchange.journal.format import FRAME_BYTES
-from exchange.journal.snapshots import list_snapshots
+from exchange.journal.snapshots import encode_snapshot, list_snapshots
 
 
 def recover(folder: Path, **options: object) -> tuple[int, str]:
@@ -212,11 +213,11 @@ def test_a_missing_middle_segment_is_a_gap_that_refuses_to_start(
 
 
 async def journal_with_snapshots(
-    folder: Path, snapshots: int
+    folder: Path, snapshots: int, *, fork_snapshots: bool = True
 ) -> tuple[Flow, list[int]]:
     """A journal with ``snapshots`` snapshots, each followed by 60 records."""
     flow = Flow(seed=4)
-    journal = FileJournal(folder, CONFIG)
+    journal = FileJournal(folder, CONFIG, fork_snapshots=fork_snapshots)
     journal.recover()
     await journal.append(flow.opening())
     taken = []
@@ -244,6 +245,44 @@ async def test_recovery_from_a_snapshot_equals_the_full_replay(
     assert f"snapshot at {taken}, 60 records replayed" in caplog.text
     assert [seq for seq, _ in list_snapshots(tmp_path / "snapshots")] == [taken]
     assert [int(p.stem) for p in segments(tmp_path)] == [1, taken + 1]
+
+
+def test_a_snapshot_encoded_in_a_forked_child_equals_one_taken_on_the_spot() -> None:
+    flow = Flow(seed=8)
+    flow.opening()
+    flow.take(200)
+    engine = flow.engine
+
+    forked = EncodedSnapshot.start(engine, fork=True).result()
+    on_the_spot = EncodedSnapshot.start(engine, fork=False).result()
+
+    assert forked == on_the_spot == encode_snapshot(engine.snapshot())
+
+
+def test_a_child_that_fails_to_encode_the_snapshot_is_a_journal_error() -> None:
+    class Broken:
+        seq = 7
+
+        def snapshot(self) -> None:
+            raise RuntimeError("broken")
+
+    taken = EncodedSnapshot.start(Broken(), fork=True)  # type: ignore[arg-type]
+
+    with pytest.raises(JournalError, match="encoding the snapshot at 7 failed"):
+        taken.result()
+
+
+async def test_snapshots_taken_on_the_loop_recover_the_same_engine(
+    tmp_path: Path,
+) -> None:
+    flow, [taken] = await journal_with_snapshots(tmp_path, 1, fork_snapshots=False)
+
+    journal = FileJournal(tmp_path, CONFIG)
+    engine = journal.recover()
+    await journal.close()
+
+    assert engine.state_hash() == flow.engine.state_hash()
+    assert [seq for seq, _ in list_snapshots(tmp_path / "snapshots")] == [taken]
 
 
 async def test_a_corrupt_newest_snapshot_falls_back_to_the_one_before(
