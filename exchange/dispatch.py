@@ -23,19 +23,22 @@ A consumer submits a job (`exchange.protocol_jobs.SubmitJob`). The dispatcher:
 
 Faults. A shard fails when its node disconnects (a node that misses
 heartbeats is disconnected), passes the shard's deadline, hands it back or
-sends a report that is refused. A failed shard goes to another node of the
-same provider while its lease lasts, else to another lease of the job with
-room, else (a job order) to lots bought for it at the job's limit; after
-``max_attempts`` sends, or with nowhere to go, its inputs fail. The lease a
+sends a report that is refused; that node then runs none of the job's
+shards again (`JobRun.failed_nodes`). A failed shard goes to another node of
+the same provider while its lease lasts, else to another lease of the job
+with room, else (a job order) to lots bought for it at the job's limit from
+providers with a node that has not failed the job; after ``max_attempts``
+sends, or with nowhere to go, its inputs fail. The lease a
 shard failed on ends ``failed``: its provider is paid only the usage that was
 checked. So every job ends ``done`` (every input has a result), ``failed``
 (some have none) or ``cancelled``, and nothing is retried forever.
 
 A consumer's disconnection changes nothing: the job runs to its end and its
-results are kept for ``results_ttl_seconds``. Cancelling a job ends its spot
-leases at once (``cancelled``: the provider's capacity is free again and the
-consumer is refunded all but the usage already checked); shards still running
-are told to stop, and their reports are no longer accepted.
+results are kept for ``results_ttl_seconds``, then forgotten (``UNKNOWN_JOB``).
+Cancelling a job ends its spot leases at once (``cancelled``: the provider's
+capacity is free again and the consumer is refunded all but the usage already
+checked); shards still running are told to stop, and their reports are no
+longer accepted.
 
 Reputation: each node's delivered and failed shards and the FLOPs it
 delivered, published with the nodes (`exchange.nodes`).
@@ -248,12 +251,16 @@ class Dispatcher:
 
     def _order(self, run: JobRun, lots: int, job_id: int) -> PlaceOrder:
         """The IOC buy of a job order; with ``min_reputation_bps``, it trades
-        only with providers that have a node of that reputation."""
+        only with providers that have a node of that reputation; once nodes
+        failed the job's shards, only with providers that have another node
+        (lots from the others would go to no node, or back to those)."""
         assert run.max_price is not None
         parties: tuple[str, ...] = ()
-        if run.min_reputation_bps:
+        if run.min_reputation_bps or run.failed_nodes:
             rc = self.exchange.engine.instruments[run.symbol].spec.resource_class
-            parties = self.exchange.nodes.reputable(rc, run.min_reputation_bps)
+            parties = self.exchange.nodes.reputable(
+                rc, run.min_reputation_bps, run.failed_nodes
+            )
             # No such provider: a name no account has, so nothing trades.
             parties = parties[:64] or ("",)
         return PlaceOrder(
@@ -448,6 +455,7 @@ class Dispatcher:
             buying = bool(run.waiting)
             run.waiting += waiting
             if not buying:
+                run.bought_for = len(run.waiting)
                 lots = self._lots_for(run, sum(run.plans[i].flops for i in run.waiting))
                 self._top_up(run, lots)
         else:
@@ -456,16 +464,22 @@ class Dispatcher:
             self._settle_if_finished(run)
 
     def _place_waiting(self, run: JobRun) -> None:
-        """After a top-up purchase: place the inputs waiting for it, or fail them."""
+        """After a top-up purchase: place the inputs it was bought for, or fail
+        them; those that came to wait while it was bought get one of their own
+        if they need it."""
         waiting, run.waiting = run.waiting, []
+        covered, later = waiting[: run.bought_for], waiting[run.bought_for :]
+        run.bought_for = 0
         if run.status != "running":
             self._settle_if_finished(run)
             return
         limit, run.max_price = run.max_price, None  # one top-up per round
         try:
-            self._place(run, waiting)
+            self._place(run, covered)
         finally:
             run.max_price = limit
+        if later:
+            self._place(run, later)
 
     def _new_shard(self, run: JobRun, lease: LeaseRef, indices: list[int]) -> Shard:
         cost = sum(run.plans[i].flops for i in indices)
@@ -543,16 +557,19 @@ class Dispatcher:
             self._fail(shard, "no node of the provider was free in time")
 
     def _candidates(self, shard: Shard) -> list[Node]:
-        """The nodes that may run ``shard``: its provider's, not tried yet, with
-        the reputation the job asks for."""
+        """The nodes that may run ``shard``: its provider's, not tried yet nor
+        failed on another shard of its job, with the reputation the job asks
+        for."""
         lease = shard.lease
         nodes = self.exchange.nodes
         least = shard.job.min_reputation_bps
+        failed = shard.job.failed_nodes
         return [
             node
             for node in nodes.of(lease.provider, lease.resource_class)
-            if (node.account, node.node_id) not in shard.tried
-            and nodes.stats((node.account, node.node_id)).reputation_bps >= least
+            if (key := (node.account, node.node_id)) not in shard.tried
+            and key not in failed
+            and nodes.stats(key).reputation_bps >= least
         ]
 
     def _release_node(self, shard: Shard) -> None:
@@ -767,10 +784,19 @@ class Dispatcher:
         """Shard ``shard`` failed: send it to another node of its provider, or
         its inputs to other leases, or fail them after ``max_attempts``."""
         run = shard.job
+        blamed = registered and shard.node is not None
         if shard.node is not None:
             shard.tried.add(shard.node)
+            if blamed:  # the node's fault: it runs none of the job again
+                run.failed_nodes.add(shard.node)
         self._release_node(shard)
         log.warning("shard %d of job %d failed: %s", shard.shard_id, run.job_id, reason)
+        if blamed and run.status == "running":
+            # The job's shards queued for that node alone will not get it.
+            for other in [s for s in self._queued if s.job is run]:
+                if other in self._queued and not self._candidates(other):
+                    self._queued.remove(other)
+                    self._fail(other, "no other node of the provider for this job")
         lease = shard.lease
         if run.status != "running":
             self._drop(shard)
@@ -928,6 +954,15 @@ class Dispatcher:
     def job_of(self, account: str, job_id: int) -> JobRun | None:
         run = self.jobs.get(job_id)
         return run if run is not None and run.account == account else None
+
+    def unknown_job(self) -> str:
+        """The message of ``UNKNOWN_JOB``: no such job of the account, or one
+        that ended more than ``results_ttl_seconds`` ago."""
+        ttl = self.settings.results_ttl_seconds
+        return (
+            "no job of yours has this id (a job and its results are kept "
+            f"{ttl:g} s after it ends)"
+        )
 
     def cancel(self, run: JobRun) -> bool:
         """Cancel ``run``; False if it already ended."""

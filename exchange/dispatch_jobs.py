@@ -86,8 +86,13 @@ class JobRun:
         max_price: the job order's limit (None: it runs on given leases).
         planned: the FLOPs of the whole plan.
         leases: the leases it runs on; shards: those not yet finished.
-        waiting: inputs waiting for lots being bought for them.
+        waiting: inputs waiting for lots being bought; the purchase in flight
+            was sized for the first ``bought_for`` of them (those that came
+            later get a purchase of their own after it).
         tries: how many times each input's shard failed.
+        failed_nodes: the nodes that failed one of its shards: they run none
+            of its shards again, and lots bought for it later come only from
+            providers with another node.
         min_reputation_bps: the least reputation of a node that runs it.
         node_wall_ns: the nodes' reported time on its shards.
         embeddings: one row per input, filled as shards finish.
@@ -110,7 +115,9 @@ class JobRun:
     planned: int = 0
     leases: list[LeaseRef] = field(default_factory=list)
     waiting: list[int] = field(default_factory=list)
+    bought_for: int = 0
     tries: dict[int, int] = field(default_factory=dict)
+    failed_nodes: set[tuple[str, str]] = field(default_factory=set)
     min_reputation_bps: int = 0
     node_wall_ns: int = 0
     shards: dict[int, Shard] = field(default_factory=dict)

@@ -121,9 +121,8 @@ class JobRequests:
             None if number is None else self.exchange.dispatcher.job_of(account, number)
         )
         if run is None:
-            self._refuse(
-                session, rid, Code.UNKNOWN_JOB.value, "no job of yours has this id"
-            )
+            message = self.exchange.dispatcher.unknown_job()
+            self._refuse(session, rid, Code.UNKNOWN_JOB.value, message)
         return run
 
     def _refuse(

@@ -18,13 +18,15 @@ Each node's record (`NodeStats`: shards delivered and failed, FLOPs delivered
 and the time they took) outlives its connection, so that a node that
 reconnects keeps its reputation, and is published with it: ``reputation_bps``
 is the share of its shards delivered, in basis points (10,000 before its
-first shard), and ``delivered_cu_per_second`` what it delivered against the
-``cu_per_second`` it registered. ``busy`` is how many shards it runs now.
+first shard), and ``delivered_cu_per_second`` the CU of its delivered shards
+over the run time it reported for them (None before the first), to set
+against the ``cu_per_second`` it registered. ``busy`` is how many shards it
+runs now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,15 +122,22 @@ class Nodes:
             found = self._stats[key] = NodeStats()
         return found
 
-    def reputable(self, resource_class: str, least_bps: int) -> tuple[str, ...]:
+    def reputable(
+        self,
+        resource_class: str,
+        least_bps: int,
+        excluding: Collection[tuple[str, str]] = (),
+    ) -> tuple[str, ...]:
         """The accounts with a connected node of ``resource_class`` whose
-        reputation is at least ``least_bps``, in name order."""
+        reputation is at least ``least_bps``, other than the nodes
+        ``excluding``, in name order."""
         return tuple(
             sorted(
                 {
                     node.account
                     for key, node in self._nodes.items()
                     if node.resource_class == resource_class
+                    and key not in excluding
                     and self.stats(key).reputation_bps >= least_bps
                 }
             )

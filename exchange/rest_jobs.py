@@ -137,7 +137,7 @@ class JobRoutes:
         number = _number(request.match_info["job_id"])
         run = None if number is None else self.exchange.dispatcher.job_of(key, number)
         if run is None:
-            return _error(404, "UNKNOWN_JOB", "no job of yours has this id")
+            return _error(404, "UNKNOWN_JOB", self.exchange.dispatcher.unknown_job())
         return run
 
 

@@ -8,14 +8,21 @@ providers.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server_harness import ROOT, ServerProcess
+from server_harness import ROOT, Client, ServerProcess, recovered_engine
+
+from exchange.journal.reader import Walk, find_journal, list_segments
+from matching import Engine, EscrowReleased, LeaseEnded, Trade, UsageRecorded
+from matching.leases import FLOPS_PER_CU
 
 SYMBOL = "emb-SPOT"
 LOT_CU = 10
@@ -26,6 +33,8 @@ heartbeat_seconds = 1
 
 [dispatch]
 shard_timeout_seconds = {timeout}
+max_attempts = {max_attempts}
+results_ttl_seconds = {results_ttl}
 
 [[classes]]
 name = "emb"
@@ -58,10 +67,32 @@ TEXTS = [
 ]
 """64 inputs of some thirty tokens each."""
 
+LONG_TEXTS = [
+    " ".join(
+        f"Sentence {j} of passage {i} says that compute is bought in lots and "
+        "metered in units of a billion operations."
+        for j in range(8)
+    )
+    for i in range(48)
+]
+"""48 inputs near the model's 256-token limit: a shard of them runs seconds."""
 
-def write_config(folder: Path, timeout: float = 30) -> Path:
+
+def write_config(
+    folder: Path,
+    timeout: float = 30,
+    *,
+    max_attempts: int = 3,
+    results_ttl: float = 3600,
+) -> Path:
+    """The test market's configuration, with these ``[dispatch]`` settings
+    (``timeout``: ``shard_timeout_seconds``; ``results_ttl``:
+    ``results_ttl_seconds``)."""
     path = folder / "cux.toml"
-    path.write_text(CONFIG.format(timeout=timeout), encoding="utf-8")
+    text = CONFIG.format(
+        timeout=timeout, max_attempts=max_attempts, results_ttl=results_ttl
+    )
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -73,8 +104,10 @@ def start_node(
     cost_per_hour: float = 1.0,
     max_cu: float = 0.1,
     script: str | None = None,
+    extra: Sequence[str] = (),
 ) -> subprocess.Popen[str]:
-    """``cux node`` for provider ``key`` (or ``script``, a test's own node)."""
+    """``cux node`` for provider ``key`` (or ``script``, a test's own node,
+    given ``extra`` flags after the others)."""
     command = (
         [sys.executable, "-m", "exchange", "node"]
         if script is None
@@ -105,6 +138,7 @@ def start_node(
             "0.5",
             "--log-level",
             "INFO",
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -143,3 +177,171 @@ def stop(*procs: subprocess.Popen[str]) -> str:
             text, _ = proc.communicate()
         out.append(text or "")
     return "\n".join(out)
+
+
+def account(server: ServerProcess, key: str) -> dict[str, int]:
+    """The balances of ``key`` (``available``, ``held``, ``escrow``), µcr."""
+    body: dict[str, int] = server.get_signed(key, "/api/v1/account").body
+    return body
+
+
+def node(server: ServerProcess, node_id: str) -> dict[str, Any]:
+    """The public listing of node ``node_id``; {} while it is not connected."""
+    nodes = server.get("/api/v1/nodes").body["nodes"]
+    return next((n for n in nodes if n["node_id"] == node_id), {})
+
+
+async def finish(client: Client, job_id: str, timeout: float = 150) -> dict[str, Any]:
+    """Poll ``get_job`` until the job ends; its last state."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        reply = await client.request("get_job", job_id=job_id)
+        if reply["job"]["status"] != "running":
+            return reply["job"]  # type: ignore[no-any-return]
+        assert asyncio.get_running_loop().time() < deadline, reply["job"]
+        await asyncio.sleep(0.2)
+
+
+def conserved(server: ServerProcess, config: Path) -> Engine:
+    """The journal replays into an engine whose invariants hold, money
+    included; that engine."""
+    engine = recovered_engine(server.data, config)
+    engine.check()
+    ledger = engine.ledger
+    held = sum(ledger.available) + sum(ledger.held) + sum(ledger.escrow)
+    assert held + ledger.fee_income == ledger.deposits - ledger.withdrawals
+    return engine
+
+
+def ceil_fee(notional: int, bps: int) -> int:
+    """A fee of ``bps`` on ``notional``, rounded up to the µcr (README, Money)."""
+    return -(-notional * bps // 10_000)
+
+
+@dataclass
+class SpotLease:
+    """One spot lease of the journal, from its trade to its settlement."""
+
+    lease_id: int
+    provider: str
+    consumer: str
+    price: int
+    lots: int
+    buyer_fee: int
+    used: int = 0
+    state: str | None = None
+    payout: int | None = None
+    seller_fee: int | None = None
+    refund: int | None = None
+
+    @property
+    def escrow(self) -> int:
+        return self.price * self.lots
+
+    @property
+    def metered(self) -> int:
+        """What its provider is owed: price × CU used / lot_cu, rounded down."""
+        return self.price * self.used // (LOT_CU * FLOPS_PER_CU)
+
+
+def spot_leases(data: Path) -> dict[int, SpotLease]:
+    """The spot leases of ``SYMBOL`` in the journal of ``data``, by id, rebuilt
+    from the events of every record (read once the server has stopped)."""
+    walk = Walk(list_segments(find_journal(data)))
+    engine: Engine | None = None
+    leases: dict[int, SpotLease] = {}
+    for _, _, record in walk.records():
+        if engine is None:
+            assert walk.config is not None
+            engine = Engine(walk.config)
+        for event in engine.apply(record.seq, record.ts, record.command):
+            if type(event) is Trade and event.symbol == SYMBOL:
+                buyer = (
+                    event.taker_account
+                    if event.taker_side == "buy"
+                    else event.maker_account
+                )
+                seller = (
+                    event.maker_account
+                    if event.taker_side == "buy"
+                    else event.taker_account
+                )
+                leases[event.trade_id] = SpotLease(
+                    event.trade_id,
+                    seller,
+                    buyer,
+                    event.price,
+                    event.qty,
+                    event.buyer_fee,
+                )
+            elif type(event) is UsageRecorded and event.symbol == SYMBOL:
+                leases[event.lease_id].used += event.flops
+            elif type(event) is LeaseEnded and event.symbol == SYMBOL:
+                lease = leases[event.lease_id]
+                assert lease.state is None, f"lease {lease} ended twice"
+                lease.state = event.state
+            elif type(event) is EscrowReleased and event.symbol == SYMBOL:
+                lease = leases[event.trade_id]
+                assert lease.payout is None, f"escrow of {lease} released twice"
+                lease.payout = event.payout
+                lease.seller_fee = event.seller_fee
+                lease.refund = event.refund
+    return leases
+
+
+TAKER_BPS = 10
+"""The buyer's fee of a job order's IOC buy (``taker_fee_bps`` of ``emb``)."""
+MAKER_BPS = 5
+"""The provider's fee on its payout (``maker_fee_bps``: its quote rests)."""
+
+
+def balances(server: ServerProcess, *keys: str) -> dict[str, dict[str, int]]:
+    return {key: account(server, key) for key in keys}
+
+
+def check_settlement(
+    leases: dict[int, SpotLease],
+    job: dict[str, Any],
+    before: dict[str, dict[str, int]],
+    after: dict[str, dict[str, int]],
+    consumer: str = "alice",
+) -> None:
+    """Every spot lease of the journal was settled once and exactly: its
+    provider paid ``price × CU used / lot_cu`` rounded down less its maker fee
+    (rounded up), the consumer refunded the rest of the escrow; the balances
+    moved by exactly that, the job's ``cost`` and ``refund`` say the same, and
+    no credit appeared or vanished (what left the accounts is the fees)."""
+    assert leases, "no lease was traded"
+    for lease in leases.values():
+        assert lease.state is not None, f"lease {lease} never ended"
+        assert lease.payout == lease.metered, lease
+        assert lease.seller_fee == ceil_fee(lease.metered, MAKER_BPS), lease
+        assert lease.refund == lease.escrow - lease.metered, lease
+        assert lease.buyer_fee == ceil_fee(lease.escrow, TAKER_BPS), lease
+        assert lease.consumer == consumer, lease
+    for key in before:
+        if key == consumer:
+            continue
+        earned = sum(
+            lease.metered - ceil_fee(lease.metered, MAKER_BPS)
+            for lease in leases.values()
+            if lease.provider == key
+        )
+        assert after[key]["available"] - before[key]["available"] == earned, key
+    paid = sum(lease.buyer_fee + lease.metered for lease in leases.values())
+    spent = before[consumer]["available"] - after[consumer]["available"]
+    assert spent == paid == job["cost"], (spent, paid, job)
+    assert job["refund"] == sum(
+        lease.escrow - lease.metered for lease in leases.values()
+    )
+    for key, balance in after.items():
+        assert balance["held"] == balance["escrow"] == 0, (key, balance)
+    fees = sum(
+        lease.buyer_fee + ceil_fee(lease.metered, MAKER_BPS)
+        for lease in leases.values()
+    )
+
+    def total(side: dict[str, dict[str, int]]) -> int:
+        return sum(b["available"] + b["held"] + b["escrow"] for b in side.values())
+
+    assert total(before) - total(after) == fees

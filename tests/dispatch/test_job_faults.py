@@ -9,56 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from dispatch_harness import (
+    LONG_TEXTS,
     SYMBOL,
     TEXTS,
+    account,
     asks,
+    conserved,
+    finish,
+    node,
     start_node,
     stop,
     wait_until,
     write_config,
 )
-from server_harness import Client, ServerProcess, connected, recovered_engine
+from server_harness import ServerProcess, connected
 
 HERE = Path(__file__).resolve().parent
-
-LONG_TEXTS = [
-    " ".join(
-        f"Sentence {j} of passage {i} says that compute is bought in lots and "
-        "metered in units of a billion operations."
-        for j in range(8)
-    )
-    for i in range(48)
-]
-"""48 inputs near the model's 256-token limit: a shard of them runs seconds."""
-
-
-def account(server: ServerProcess, key: str) -> dict[str, int]:
-    body: dict[str, int] = server.get_signed(key, "/api/v1/account").body
-    return body
-
-
-def node(server: ServerProcess, node_id: str) -> dict[str, Any]:
-    nodes = server.get("/api/v1/nodes").body["nodes"]
-    return next((n for n in nodes if n["node_id"] == node_id), {})
-
-
-async def finish(client: Client, job_id: str, timeout: float = 150) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        reply = await client.request("get_job", job_id=job_id)
-        if reply["job"]["status"] != "running":
-            return reply["job"]  # type: ignore[no-any-return]
-        assert asyncio.get_running_loop().time() < deadline, reply["job"]
-        await asyncio.sleep(0.2)
-
-
-def conserved(server: ServerProcess, config: Path) -> None:
-    """The journal replays into an engine whose invariants hold, money included."""
-    engine = recovered_engine(server.data, config)
-    engine.check()
-    ledger = engine.ledger
-    held = sum(ledger.available) + sum(ledger.held) + sum(ledger.escrow)
-    assert held + ledger.fee_income == ledger.deposits - ledger.withdrawals
 
 
 def test_a_node_killed_mid_shard_has_its_shard_run_on_the_other_provider(

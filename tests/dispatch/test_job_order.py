@@ -14,15 +14,21 @@ from typing import Any
 
 import numpy as np
 from dispatch_harness import (
+    LOT_CU,
+    MAKER_BPS,
     SYMBOL,
     TEXTS,
     asks,
+    ceil_fee,
+    check_settlement,
+    conserved,
+    spot_leases,
     start_node,
     stop,
     wait_until,
     write_config,
 )
-from server_harness import ServerProcess, connected, recovered_engine
+from server_harness import ServerProcess, connected
 
 from providers.jobs import JobBudget, plan_inputs
 from providers.runtime import run_job
@@ -83,18 +89,41 @@ def test_a_job_order_filled_by_two_providers_runs_on_both_and_pays_each(
     assert [r["tokens"] for r in results] == tokens
     assert job["flops"] == sum(p.flops for p in plans)
 
-    # Both providers ran shards and were paid; the consumer paid exactly that.
+    # Both providers ran shards; each node's record says what it delivered.
     assert {n["node_id"]: n["reputation"]["shards_done"] > 0 for n in nodes} == {
         "n1": True,
         "n2": True,
     }
-    paid = before["alice"]["available"] - after["alice"]["available"]
-    assert paid == job["cost"]
-    assert after["alice"]["held"] == after["alice"]["escrow"] == 0
-    earned = sum(after[p]["available"] - before[p]["available"] for p in ("p1", "p2"))
-    assert 0 < earned <= paid
-    engine = recovered_engine(server.data, config)
-    engine.check()
+    delivered = [n["reputation"] for n in nodes]
+    assert sum(r["flops_delivered"] for r in delivered) == job["flops"]
+    assert all(r["delivered_cu_per_second"] > 0 for r in delivered)
+
+    # Each provider paid exactly, per lease: price × CU used / lot_cu rounded
+    # down, less its maker fee (5 bps, rounded up); the consumer paid that plus
+    # its taker fees (10 bps of each trade, rounded up), got the rest of every
+    # escrow back, and nothing else moved.
+    leases = spot_leases(server.data)
+    assert {lease.provider for lease in leases.values()} == {"p1", "p2"}
+    assert {lease.state for lease in leases.values()} == {"used_up"}
+    assert sum(lease.used for lease in leases.values()) == job["flops"]
+    for lease in leases.values():
+        assert 0 < lease.used <= lease.lots * LOT_CU * 10**9, lease
+        assert lease.metered == lease.price * lease.used // (LOT_CU * 10**9)
+    check_settlement(leases, job, before, after)
+    earned = {p: after[p]["available"] - before[p]["available"] for p in ("p1", "p2")}
+    assert earned == {
+        p: sum(
+            lease.metered - ceil_fee(lease.metered, MAKER_BPS)
+            for lease in leases.values()
+            if lease.provider == p
+        )
+        for p in ("p1", "p2")
+    }
+    assert all(e > 0 for e in earned.values())
+    escrows = sum(lease.escrow for lease in leases.values())
+    assert job["refund"] == escrows - sum(lease.metered for lease in leases.values())
+    engine = conserved(server, config)
+    assert not engine.ledger.escrows
 
 
 def sum_full(tokens: list[int]) -> int:
