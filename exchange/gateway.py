@@ -435,7 +435,12 @@ class Gateway:
             self._engine_error(session, req.id, Code.ROLE_NOT_ALLOWED)
             return
         if req.resource_class not in self.exchange.engine.classes:
-            self._engine_error(session, req.id, Code.UNKNOWN_CLASS)
+            # Not the code's own text, which speaks of futures: a node may
+            # sell a class that has none.
+            code = Code.UNKNOWN_CLASS.value
+            self.exchange.metrics.rejections.labels(code).inc()
+            message = "no resource class has this name"
+            session.send(encode(ErrorMessage(req.id, code, message)))
             return
         session.node = True
         self.exchange.nodes.register(
@@ -462,7 +467,13 @@ class Gateway:
             # This node's own share, so that nodes of one account quote apart.
             engine = self.exchange.engine
             own = lots_of(engine, req.resource_class, req.cu_per_second_milli)
-            session.send(encode(Ack(req.id, capacity=capacity, node_capacity=own)))
+            # What is sold already: a node that starts while a lease of the
+            # account lives quotes only the rest.
+            sold = _spot_leases(engine, account, req.resource_class)
+            ack = Ack(
+                req.id, capacity=capacity, node_capacity=own, spot_leases=sold or None
+            )
+            session.send(encode(ack))
 
         self.exchange.register_capacity({(account, req.resource_class)}, reply)
 
@@ -498,6 +509,18 @@ class Gateway:
     def _engine_error(self, session: Session, rid: int | None, code: Code) -> None:
         self.exchange.metrics.rejections.labels(code.value).inc()
         session.send(encode(ErrorMessage(rid, code.value, CODES[code])))
+
+
+def _spot_leases(engine: Engine, account: str, resource_class: str) -> dict[str, int]:
+    """The live spot leases ``account`` provides on ``resource_class``, lots by
+    lease id (a spot lease is its trade's escrow until it ends)."""
+    seller = engine.ledger.index(account)
+    symbol = f"{resource_class}-SPOT"
+    return {
+        str(entry.trade_id): entry.lots
+        for entry in engine.ledger.escrows.values()
+        if entry.ends_at and entry.seller == seller and entry.symbol == symbol
+    }
 
 
 def _rejection(events: list[Event]) -> OrderRejected | CommandRejected | None:

@@ -297,7 +297,9 @@ class Hello(_Message, tag="hello", frozen=True):
 class Ack(_Message, tag="ack", frozen=True, omit_defaults=True):
     """A request was accepted (and is durable). ``capacity`` answers a
     ``register_node``: the lots registered per instrument for the account (all
-    its nodes); ``node_capacity`` the lots of this node alone."""
+    its nodes); ``node_capacity`` the lots of this node alone; ``spot_leases``
+    the account's live spot leases of the class as provider, lots by lease id
+    (what of the spot capacity is sold already; absent: none)."""
 
     id: int | None
     order_id: str | None = None
@@ -305,6 +307,7 @@ class Ack(_Message, tag="ack", frozen=True, omit_defaults=True):
     cancelled: int | None = None
     capacity: dict[str, int] | None = None
     node_capacity: dict[str, int] | None = None
+    spot_leases: dict[str, int] | None = None
     job_id: str | None = None
 
 

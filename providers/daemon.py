@@ -1,15 +1,18 @@
 """The provider daemon behind ``cux node``: register capacity, quote it, stay up.
 
 A `Node` keeps one websocket to the exchange. On every connection it logs in
-(with cancel-on-disconnect, so its quotes never outlive it), registers the
-node's capacity (``register_node``: CU/s, model, quality profile), subscribes
-to its private ``orders``, ``fills`` and ``leases`` channels, clears any quote
+(with cancel-on-disconnect, so its quotes never outlive it), subscribes to its
+private ``orders``, ``fills`` and ``leases`` channels, registers the node's
+capacity (``register_node``: CU/s, model, quality profile), clears any quote
 a previous run left, and quotes its unsold capacity as one GTC sell limit order
-on the class's spot book, priced by `providers.pricing`. A fill on that order
-marks lots sold; a spot lease of one of its trades that ends frees them; either
-way the node re-quotes (amend: new leaves and a new price, since the markup
-rises with utilisation). When the CU/s it delivers falls short of what it
-registered, it registers the lower figure and re-quotes.
+on the class's spot book, priced by `providers.pricing`. What is sold already
+comes with the registration's answer (``spot_leases``: the account's live spot
+leases), so a node that starts while a lease of its account lives quotes the
+rest. A fill on its order marks lots sold; a spot lease of the account that
+ends frees its lots; either way the node re-quotes (amend: new leaves and a
+new price, since the markup rises with utilisation). When the CU/s it
+delivers falls short of what it registered, it registers the lower figure and
+re-quotes.
 
 It pings every ``heartbeat_seconds``; a connection that drops or stops
 answering is re-opened after an exponential backoff (capped, with jitter from
@@ -29,6 +32,10 @@ It also quotes every futures window of its class that trades, one GTC sell
 per window for the window's unsold lots (`providers.quotes`). On stop it
 cancels the quotes of every symbol it quotes: a ``cancel_all`` per window,
 then one for the spot book.
+
+Known limitation: the leases a registration's answer lists are the account's,
+so with several nodes on one account each counts all of them as its own sold
+lots until they end, and quotes less than it could meanwhile.
 """
 
 from __future__ import annotations
@@ -69,7 +76,9 @@ MAX_REFUSALS = 3
 SHORTFALL_WINDOW_NS = 10_000_000_000
 """Shard run time (ns) over which delivery is compared with the registered CU/s."""
 
-FATAL_CODES = frozenset({"AUTH_FAILED", "ROLE_NOT_ALLOWED", "INVALID_FIELD"})
+FATAL_CODES = frozenset(
+    {"AUTH_FAILED", "ROLE_NOT_ALLOWED", "INVALID_FIELD", "UNKNOWN_CLASS"}
+)
 """Refusals that retrying cannot cure: `Node.run` raises them."""
 
 
@@ -191,6 +200,9 @@ class Node:
         self.quote: Quote | None = None
         self.registrations = 0
         self._trades: dict[int, int] = {}
+        # Spot leases heard ending before this connection's first registration
+        # answered (None once it has): its list of live leases may name them.
+        self._ended_early: set[int] | None = None
         self._ids = itertools.count(1)
         self._tags = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -295,6 +307,7 @@ class Node:
         self._ws = ws
         self._hello = asyncio.get_running_loop().create_future()
         self.quote = None
+        self._ended_early = set()
         self.futures.reset()
         reader = asyncio.create_task(self._read(ws))
         tasks: list[asyncio.Task[Any]] = [reader]
@@ -307,8 +320,10 @@ class Node:
                 asyncio.shield(self._hello), self.config.request_timeout
             )
             await self._login(nonce)
-            await self._register()
+            # Subscribed first: no lease can end unheard after the
+            # registration's answer lists it.
             await self._request({"op": "subscribe", "channels": self._channels()})
+            await self._register()
             await self._request({"op": "cancel_all", "symbol": self.config.symbol})
             self._backoff.reset()
             await self._requote()
@@ -387,6 +402,9 @@ class Node:
             self.capacity = registered
         else:
             self.capacity = self._lots_in(c.lease_seconds)
+        if self._ended_early is not None:
+            self._take_leases(ack.get("spot_leases") or {}, self._ended_early)
+            self._ended_early = None
         self.registrations += 1
         self._reregister = False
         log.info(
@@ -397,6 +415,20 @@ class Node:
             c.symbol,
         )
         self.futures.registered(capacity)
+
+    def _take_leases(self, leases: dict[str, int], ended: set[int]) -> None:
+        """On a new connection, before it quotes: what is sold is the account's
+        live spot leases the server listed, less those heard ending since."""
+        self._trades = {
+            int(lease_id): int(lots)
+            for lease_id, lots in leases.items()
+            if int(lease_id) not in ended
+        }
+        self.sold = sum(self._trades.values())
+        if self.sold:
+            log.info(
+                "%d lots sold already, in %d live leases", self.sold, len(self._trades)
+            )
 
     def _lots_in(self, seconds: int) -> int:
         """Whole lots the node delivers in ``seconds`` at its registered rate."""
@@ -530,11 +562,17 @@ class Node:
             return
         if message.get("symbol") != self.config.symbol:
             return  # a future's lease is firm: its lots never come back
-        lots = self._trades.pop(int(message.get("lease_id", -1)), None)
+        lease_id = int(message.get("lease_id", -1))
+        lots = self._trades.pop(lease_id, None)
         if lots is not None:
             self.sold = max(0, self.sold - lots)
             log.info("lease %s ended: %d lots free again", message["lease_id"], lots)
-            self._dirty.set()
+        elif self._ended_early is not None:
+            self._ended_early.add(lease_id)
+        # Any lease of the account that ends may free capacity: quote again,
+        # even after refusals.
+        self._refusals = 0
+        self._dirty.set()
 
     # -- requests and messages -----------------------------------------------------
 

@@ -21,6 +21,8 @@ class FakeExchange:
 
     def __init__(self, capacity: dict[str, int] | None = None) -> None:
         self.capacity = capacity
+        self.spot_leases: dict[str, int] | None = None
+        """The live spot leases the ``register_node`` ack lists, if any."""
         self.received: list[dict[str, Any]] = []
         self.connections = 0
         self._ws: web.WebSocketResponse | None = None
@@ -121,8 +123,13 @@ class FakeExchange:
             return {"type": "subscribed", "id": rid, "channels": message["channels"]}
         if op == "login":
             return {"type": "ack", "id": rid, "account": message["key"]}
-        if op == "register_node" and self.capacity is not None:
-            return {"type": "ack", "id": rid, "capacity": self.capacity}
+        if op == "register_node":
+            ack: dict[str, Any] = {"type": "ack", "id": rid}
+            if self.capacity is not None:
+                ack["capacity"] = self.capacity
+            if self.spot_leases is not None:
+                ack["spot_leases"] = self.spot_leases
+            return ack
         if op == "place":
             self._last_order = str(next(self._order_ids))
             return {"type": "ack", "id": rid, "order_id": self._last_order}

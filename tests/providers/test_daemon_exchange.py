@@ -54,7 +54,7 @@ async def test_the_node_logs_in_registers_and_quotes_its_capacity(
     node, task = await started(fake)
     await stopped(node, task)
 
-    login, register, subscribe, clear, place = fake.received[:5]
+    login, subscribe, register, clear, place = fake.received[:5]
     assert login["op"] == "login"
     assert login["key"] == "bob"
     assert (
@@ -93,6 +93,39 @@ async def test_the_node_quotes_the_capacity_the_server_registered(
     await stopped(node, task)
 
     assert fake.ops("place")[0]["qty"] == 40
+
+
+async def test_a_node_that_starts_while_a_lease_lives_quotes_the_rest_until_it_ends(
+    fake: FakeExchange,
+) -> None:
+    fake.capacity = {"cpu-SPOT": 40}
+    fake.spot_leases = {"9": 4}  # sold by an earlier run of the node
+    node, task = await started(fake)
+
+    await fake.push(
+        {
+            "type": "lease",
+            "lease_id": 9,
+            "symbol": "cpu-SPOT",
+            "status": "used_up",
+            "consumer": "alice",
+            "provider": "bob",
+            "lots": 4,
+            "price": 130,
+            "start": 0,
+            "end": 1,
+            "ts": 2,
+        }
+    )
+    await fake.wait_for("amend")
+    await stopped(node, task)
+
+    # 4 of 40 sold: markup 10% + 40% × 4/40 = 14%: 112 × 1.14 = 127.7.
+    first = fake.ops("place")[0]
+    assert (first["qty"], first["price"]) == (36, 128)
+    amend = fake.ops("amend")[0]
+    assert (amend["qty"], amend["price"]) == (40, 124)
+    assert node.sold == 0
 
 
 async def test_a_fill_raises_the_ask_and_an_ended_lease_lowers_it_again(
@@ -300,6 +333,16 @@ async def test_a_refused_login_stops_the_node_with_the_refusal(
     fake.refuse["login"] = "AUTH_FAILED"
 
     with pytest.raises(RequestRefused, match="AUTH_FAILED"):
+        await asyncio.wait_for(make_node(fake).run(), 5)
+    assert fake.connections == 1
+
+
+async def test_an_unknown_class_stops_the_node_with_the_refusal(
+    fake: FakeExchange,
+) -> None:
+    fake.refuse["register_node"] = "UNKNOWN_CLASS"
+
+    with pytest.raises(RequestRefused, match="UNKNOWN_CLASS"):
         await asyncio.wait_for(make_node(fake).run(), 5)
     assert fake.connections == 1
 
