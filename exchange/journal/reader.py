@@ -206,13 +206,13 @@ def replay(folder: Path | str) -> Engine:
             assert walk.config is not None
             engine = Engine(walk.config)
         apply_record(engine, path, offset, record)
+    if walk.config is None:
+        # The only segment's header is torn: that is the whole story, in one
+        # line, not a warning about the tail and then the error.
+        why = f": {walk.tail.path.name}: {walk.tail.reason}" if walk.tail else ""
+        raise JournalError(f"the journal at {journal} holds no complete segment{why}")
     _warn_tail(walk.tail)
-    if engine is None:
-        config = walk.config
-        if config is None:
-            raise JournalError(f"the journal at {journal} holds no complete segment")
-        engine = Engine(config)
-    return engine
+    return engine if engine is not None else Engine(walk.config)
 
 
 def apply_record(

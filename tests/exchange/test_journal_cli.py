@@ -110,6 +110,23 @@ def test_replay_of_an_empty_data_folder_exits_2(tmp_path: Path) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_replay_of_a_journal_of_one_empty_segment_exits_2_with_one_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "journal").mkdir()
+    segment = tmp_path / "journal" / "00000000000000000001.seg"
+    segment.touch()
+
+    result = cux("replay", tmp_path)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"cux replay: the journal at {tmp_path / 'journal'} holds no complete "
+        f"segment: {segment.name}: the header is cut short (0 bytes)\n"
+    )
+
+
 def test_replay_warns_about_a_torn_tail_and_reports_the_records_before_it(
     tmp_path: Path,
 ) -> None:
