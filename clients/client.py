@@ -300,6 +300,7 @@ class Client(TradingMixin, JobsMixin):
 
         Raises:
             ProtocolError: an unknown channel (UNKNOWN_CHANNEL).
+            InvalidOrder: a channel of an unknown symbol (UNKNOWN_SYMBOL).
             AuthError: a private channel without a login.
         """
         keys = [channel_key(name, depth) for name in channels]

@@ -16,16 +16,19 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from exchange.gateway_jobs import JobRequests
+from exchange.login_limit import refusal
 from exchange.nodes import Node, lots_of
 from exchange.protocol import (
     MAX_FRAME,
     MAX_NODE_FRAME,
+    MAX_SOCKET_FRAME,
     REQUESTS,
     WIRE_CODES,
     Ack,
@@ -116,9 +119,10 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         server = self.settings.server
-        ws = web.WebSocketResponse(
+        ws = _WebSocket(
             heartbeat=server.heartbeat_seconds * 2,
-            max_msg_size=MAX_NODE_FRAME,
+            # aiohttp refuses a frame of max_msg_size bytes itself.
+            max_msg_size=MAX_SOCKET_FRAME + 1,
             # Compressing each message for each subscriber costs more CPU than
             # loopback and LAN bandwidth save.
             compress=False,
@@ -131,6 +135,7 @@ class Gateway:
             transport=request.transport,
             protocol=request.protocol,
         )
+        session.remote = request.remote
         self.hub.sessions.add(session)
         self.exchange.metrics.connections.inc()
         session.send(encode(Hello(session.nonce, self.exchange.clock())))
@@ -206,13 +211,20 @@ class Gateway:
         if session.account is not None:
             self._error(session, req.id, WireCode.ALREADY_LOGGED_IN)
             return
+        failed_logins = self.exchange.failed_logins
+        wait = failed_logins.refused_for(session.remote)
+        if wait:
+            self.exchange.metrics.rate_limited.inc()
+            self._error(session, req.id, WireCode.RATE_LIMITED, refusal(wait))
+            return
         account = self.settings.account(req.key)
         # Compute a signature even for an unknown key, so that the answer
         # takes as long and says the same either way.
         secret = account.secret if account is not None else "unknown-key"
         expected = sign(secret, session.nonce)
         if not hmac.compare_digest(expected, req.signature.lower()) or account is None:
-            log.warning("failed login for key %r", req.key[:64])
+            log.warning("failed login for key %r from %s", req.key[:64], session.remote)
+            failed_logins.failed(session.remote)
             self._error(session, req.id, WireCode.AUTH_FAILED)
             return
         session.account = account.key
@@ -223,11 +235,10 @@ class Gateway:
     def _subscribe(self, session: Session, req: Subscribe) -> None:
         keys: list[ChannelKey] = []
         for name in req.channels:
-            key, code = self._channel_key(session, name, req.depth)
-            if code is not None:
-                self._error(session, req.id, code, f"{WIRE_CODES[code]}: {name!r}")
+            key = self._channel_key(session, name, req.depth)
+            if isinstance(key, Refusal):
+                self._refuse(session, req.id, key.code, key.message)
                 return
-            assert key is not None
             keys.append(key)
         marketdata = self.exchange.marketdata
 
@@ -257,20 +268,26 @@ class Gateway:
 
     def _channel_key(
         self, session: Session, name: str, depth: int | None
-    ) -> tuple[ChannelKey | None, WireCode | None]:
+    ) -> ChannelKey | Refusal:
+        """The channel's key, or why it is refused: a channel of a known kind
+        (``book.``, ``trades.`` ...) but no instrument is ``UNKNOWN_SYMBOL``."""
         if name in PRIVATE_CHANNELS:
             if session.account is None:
-                return None, WireCode.NOT_LOGGED_IN
-            return (name, session.account), None
+                code = WireCode.NOT_LOGGED_IN
+                return Refusal(code.value, f"{WIRE_CODES[code]}: {name!r}")
+            return (name, session.account)
         if name in PUBLIC_CHANNELS:
-            return (name, None), None
-        prefix, _, symbol = name.partition(".")
-        if (
-            prefix not in PUBLIC_PREFIXES
-            or symbol not in self.exchange.engine.instruments
-        ):
-            return None, WireCode.UNKNOWN_CHANNEL
-        return (name, depth if prefix == "book" else None), None
+            return (name, None)
+        prefix, dot, symbol = name.partition(".")
+        if prefix not in PUBLIC_PREFIXES or not dot:
+            code = WireCode.UNKNOWN_CHANNEL
+            return Refusal(code.value, f"{WIRE_CODES[code]}: {name!r}")
+        if symbol not in self.exchange.engine.instruments:
+            what = CODES[Code.UNKNOWN_SYMBOL]
+            return Refusal(
+                Code.UNKNOWN_SYMBOL.value, f"{what}: {symbol!r} (channel {name!r})"
+            )
+        return (name, depth if prefix == "book" else None)
 
     def _unsubscribe(self, session: Session, req: Unsubscribe) -> None:
         names = set(req.channels)
@@ -281,6 +298,13 @@ class Gateway:
         account = self._logged_in(session, req.id)
         if account is None:
             return
+        ledger = self.exchange.engine.ledger
+        for name in req.counterparties:
+            if ledger.index(name) is None:
+                what = CODES[Code.UNKNOWN_ACCOUNT]
+                message = f"{what}: {name!r} (in counterparties)"
+                self._refuse(session, req.id, Code.UNKNOWN_ACCOUNT.value, message)
+                return
         command = PlaceOrder(
             account,
             req.symbol,
@@ -328,26 +352,19 @@ class Gateway:
         account = self._logged_in(session, req.id)
         if account is None:
             return
-        order_id = _order_id(req.order_id)
-        if order_id is None:
-            self._engine_error(session, req.id, Code.UNKNOWN_ORDER)
-            return
-        self._command(session, req.id, CancelOrder(account, order_id), str(order_id))
+        order_id = int(req.order_id)
+        self._command(session, req.id, CancelOrder(account, order_id), req.order_id)
 
     def _amend(self, session: Session, req: Amend) -> None:
         account = self._logged_in(session, req.id)
         if account is None:
             return
-        order_id = _order_id(req.order_id)
-        if order_id is None:
-            self._engine_error(session, req.id, Code.UNKNOWN_ORDER)
-            return
-        command = AmendOrder(account, order_id, qty=req.qty, price=req.price)
-        self._command(session, req.id, command, str(order_id))
+        command = AmendOrder(account, int(req.order_id), qty=req.qty, price=req.price)
+        self._command(session, req.id, command, req.order_id)
 
     def _cancel_all(self, session: Session, req: CancelAll) -> None:
         account = self._logged_in(session, req.id)
-        if account is None:
+        if account is None or not self._known_symbol(session, req.id, req.symbol):
             return
 
         def cancels(engine: Engine) -> list[Command]:
@@ -384,7 +401,7 @@ class Gateway:
 
     def _orders(self, session: Session, req: Orders) -> None:
         account = self._logged_in(session, req.id)
-        if account is None:
+        if account is None or not self._known_symbol(session, req.id, req.symbol):
             return
 
         def read(engine: Engine) -> OrdersResult:
@@ -491,6 +508,15 @@ class Gateway:
 
         self.exchange.submit(Work(command=command, reply=reply))
 
+    def _known_symbol(self, session: Session, rid: int, symbol: str | None) -> bool:
+        """Whether ``symbol`` is None (every instrument) or an instrument's;
+        if not, the request is refused with ``UNKNOWN_SYMBOL``."""
+        if symbol is None or symbol in self.exchange.engine.instruments:
+            return True
+        message = f"{CODES[Code.UNKNOWN_SYMBOL]}: {symbol!r}"
+        self._refuse(session, rid, Code.UNKNOWN_SYMBOL.value, message)
+        return False
+
     def _logged_in(self, session: Session, rid: int) -> str | None:
         if session.account is None:
             self._error(session, rid, WireCode.NOT_LOGGED_IN)
@@ -507,8 +533,37 @@ class Gateway:
         session.send(encode(ErrorMessage(rid, code.value, message or WIRE_CODES[code])))
 
     def _engine_error(self, session: Session, rid: int | None, code: Code) -> None:
-        self.exchange.metrics.rejections.labels(code.value).inc()
-        session.send(encode(ErrorMessage(rid, code.value, CODES[code])))
+        self._refuse(session, rid, code.value, CODES[code])
+
+    def _refuse(
+        self, session: Session, rid: int | None, code: str, message: str
+    ) -> None:
+        self.exchange.metrics.rejections.labels(code).inc()
+        session.send(encode(ErrorMessage(rid, code, message)))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused: its code and message."""
+
+    code: str
+    message: str
+
+
+class _WebSocket(web.WebSocketResponse):
+    """aiohttp's websocket, whose close for a frame over `MAX_SOCKET_FRAME`
+    (code 1009, which aiohttp sends without a reason) says why."""
+
+    async def close(
+        self, *, code: int = 1000, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        if code == WSCloseCode.MESSAGE_TOO_BIG and not message:
+            message = TOO_BIG_REASON
+        return await super().close(code=code, message=message, drain=drain)
+
+
+TOO_BIG_REASON: Final = f"frame over {MAX_SOCKET_FRAME:,} bytes".encode()
+"""The reason of the close (1009) for a frame over `MAX_SOCKET_FRAME`."""
 
 
 def _spot_leases(engine: Engine, account: str, resource_class: str) -> dict[str, int]:
@@ -543,15 +598,6 @@ def _frame_bytes(data: str) -> int:
     if len(data) * 4 <= MAX_FRAME or len(data) > MAX_FRAME:
         return len(data)
     return len(data.encode("utf-8", "surrogatepass"))
-
-
-def _order_id(value: str | int) -> int | None:
-    """An order id from the wire: digits as a string, or an int."""
-    if type(value) is int:
-        return value if value >= 0 else None
-    if type(value) is str and value.isascii() and value.isdigit() and len(value) < 20:
-        return int(value)
-    return None
 
 
 def order_info(order: Order) -> OrderInfo:

@@ -3,7 +3,9 @@
 Clients send JSON text frames, one request each, tagged by ``op``; every request
 carries an ``id`` that its response echoes. The server sends JSON text frames
 tagged by ``type``. Shapes follow DESIGN section 8; fields may be added to them,
-never renamed. Order ids travel as strings of digits (the engine's integer id).
+never renamed. Order and job ids travel as strings of digits (the engine's
+integer id, written without leading zeros); a JSON number or another spelling
+of the number is refused.
 
 Requests are decoded in two steps, so that every bad frame gets an answer that
 echoes its id: `peek` reads only ``op`` and ``id`` (any other field is ignored),
@@ -36,6 +38,7 @@ from matching.commands import Phase, SelfTradePrevention, TimeInForce
 __all__ = [
     "MAX_FRAME",
     "MAX_NODE_FRAME",
+    "MAX_SOCKET_FRAME",
     "REQUESTS",
     "WIRE_CODES",
     "Ack",
@@ -52,6 +55,12 @@ MAX_FRAME: Final = 64 * 1024
 
 MAX_NODE_FRAME: Final = 4 * 1024 * 1024
 """The largest frame from a connection that registered a node (its results)."""
+
+MAX_SOCKET_FRAME: Final = MAX_NODE_FRAME
+"""The largest frame the websocket layer reads at all, in bytes. A larger one
+is not buffered: the connection is closed with code 1009 and the reason
+``frame over 4,194,304 bytes``. Frames from ``MAX_FRAME`` up to this size get
+``FRAME_TOO_LARGE`` (unless from a node) and the connection stays open."""
 
 
 class WireCode(StrEnum):
@@ -82,7 +91,8 @@ WIRE_CODES: Final[dict[WireCode, str]] = {
     WireCode.ALREADY_LOGGED_IN: "this connection is already logged in",
     WireCode.AUTH_FAILED: "unknown key or bad signature",
     WireCode.UNKNOWN_CHANNEL: "no channel has this name",
-    WireCode.RATE_LIMITED: "too many requests on this connection; slow down",
+    WireCode.RATE_LIMITED: "too many requests on this connection, or failed logins "
+    "from this address; slow down",
     WireCode.SHUTTING_DOWN: "the server is shutting down",
     WireCode.INTERNAL_ERROR: "the server failed; the request may not have been applied",
 }

@@ -16,8 +16,12 @@ __all__ = ["Id", "Int64", "Label", "Name", "OrderId", "Symbol"]
 Id = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 Symbol = Annotated[str, msgspec.Meta(max_length=64)]
-OrderId = str | Int64
-Label = Annotated[str, msgspec.Meta(max_length=64)]
+OrderId = Annotated[str, msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,17})$")]
+"""An order or job id: a string of ASCII digits as the server wrote it (no sign,
+no leading zero, at most 18 digits, so below 2^63); a JSON number is refused."""
+Label = Annotated[str, msgspec.Meta(pattern=r"^[ -~]{1,64}$")]
+"""A client order id or an account name: 1 to 64 printable ASCII characters
+(space to ``~``), so that it can be echoed, logged and journaled as it is."""
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 

@@ -10,16 +10,20 @@ within 30 s of real time) and ``X-Cux-Signature``, the hex HMAC-SHA256 under
 the account's secret of ``"<timestamp>\\n<METHOD>\\n<path with query>"``, with
 ``"\\n<body>"`` after it when the request has a body (a job's JSON).
 
-Errors are JSON, ``{"code": "...", "message": "..."}``, with an HTTP status.
+Errors are JSON, ``{"code": "...", "message": "..."}``, with an HTTP status;
+`api_errors` gives the HTTP layer's own refusals under ``/api/`` (an unknown
+route, a method the route does not take, a body too large) the same shape, with
+the codes of `HTTP_CODES`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from aiohttp import web
@@ -27,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from exchange import dashboard
 from exchange.gateway import order_info
+from exchange.login_limit import refusal
 from exchange.openapi import OPENAPI
 from exchange.protocol import WIRE_CODES, WireCode
 from exchange.rest_jobs import add_job_routes
@@ -38,12 +43,60 @@ from matching.codes import CODES, Code
 if TYPE_CHECKING:
     from exchange.server import Exchange
 
-__all__ = ["add_routes"]
+__all__ = ["HTTP_CODES", "add_routes", "api_errors"]
+
+log = logging.getLogger("cux.rest")
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SIGNATURE_WINDOW = 30 * 10**9
 """How far a signed request's timestamp may be from the server's clock, in ns."""
 
 _json = msgspec.json.Encoder()
+
+HTTP_CODES: Final[dict[str, str]] = {
+    "NOT_FOUND": "no route has this path",
+    "METHOD_NOT_ALLOWED": "this route does not take this method",
+    "REQUEST_TOO_LARGE": "the request body is larger than the server takes",
+    "BAD_REQUEST": "the HTTP layer refused the request",
+}
+"""The codes of the errors the HTTP layer raises under ``/api/`` (the routes'
+own errors use the websocket's and the engine's codes)."""
+
+_HTTP_STATUS_CODES: Final = {
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "REQUEST_TOO_LARGE",
+}
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Answer an HTTP error under ``/api/`` as JSON with a code, like every
+    other error of the API; an unexpected exception is ``INTERNAL_ERROR``."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status >= 500:
+            code, message = (
+                WireCode.INTERNAL_ERROR.value,
+                WIRE_CODES[WireCode.INTERNAL_ERROR],
+            )
+        else:
+            code = _HTTP_STATUS_CODES.get(exc.status, "BAD_REQUEST")
+            message = HTTP_CODES[code]
+        response = _error(exc.status, code, message)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        code = WireCode.INTERNAL_ERROR
+        return _error(500, code.value, WIRE_CODES[code])
 
 
 def add_routes(app: web.Application, exchange: Exchange) -> None:
@@ -248,8 +301,15 @@ class Api:
         The signature is the hex HMAC-SHA256, with the account's secret, of
         ``TIMESTAMP\nMETHOD\nPATH?QUERY``, followed by ``\nBODY`` when the
         request has a body; the timestamp (ns) must be within 30 s of the
-        server's clock.
+        server's clock. A wrong signature counts against the remote address,
+        like a failed websocket login (`exchange.login_limit`); a missing one
+        or a stale timestamp does not.
         """
+        failed_logins = self.exchange.failed_logins
+        wait = failed_logins.refused_for(request.remote)
+        if wait:
+            self.exchange.metrics.rate_limited.inc()
+            return _error(429, WireCode.RATE_LIMITED.value, refusal(wait))
         key = request.headers.get("X-Cux-Key", "")
         stamp = request.headers.get("X-Cux-Timestamp", "")
         signature = request.headers.get("X-Cux-Signature", "")
@@ -260,9 +320,12 @@ class Api:
             message += f"\n{payload}"
         expected = sign(secret, message)
         fresh = stamp.isdigit() and abs(int(stamp) - time.time_ns()) <= SIGNATURE_WINDOW
-        if not (hmac.compare_digest(expected, signature.lower()) and fresh) or (
-            account is None
-        ):
+        good = hmac.compare_digest(expected, signature.lower())
+        if not (good and fresh) or account is None:
+            if signature and not (good and account is not None):
+                # A wrong secret or key, not a missing signature or a stale
+                # timestamp alone: what guessing a secret looks like.
+                failed_logins.failed(request.remote)
             code = WireCode.AUTH_FAILED
             return _error(401, code.value, WIRE_CODES[code])
         return account.key
@@ -280,6 +343,3 @@ def _int_param(
             400, code.value, f"{name} must be a whole number from {low} to {high}"
         )
     return int(raw)
-
-
-_Handler = Callable[[web.Request], Awaitable[web.Response]]

@@ -69,6 +69,8 @@ class JobRoutes:
         key = self.authenticate(request, text)
         if isinstance(key, web.Response):
             return key
+        if not text.strip():
+            return _error(400, WireCode.INVALID_FIELD.value, "the body is empty")
         try:
             raw = msgspec.json.decode(text)
             if not isinstance(raw, dict):
@@ -76,7 +78,10 @@ class JobRoutes:
             req = _submit.decode(
                 msgspec.json.encode({**raw, "op": "submit_job", "id": 0})
             )
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except msgspec.DecodeError as exc:
+            message = f"the body is not JSON: {exc}"
+            return _error(400, WireCode.INVALID_FIELD.value, message)
+        except msgspec.ValidationError as exc:
             return _error(400, WireCode.INVALID_FIELD.value, str(exc))
         outcome: asyncio.Future[JobRun | JobRefused] = (
             asyncio.get_running_loop().create_future()

@@ -19,6 +19,7 @@ import asyncio
 import gc
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from exchange.clock import Clock
 from exchange.dispatch import Dispatcher
 from exchange.gateway import Gateway
+from exchange.login_limit import FailedLogins
 from exchange.nodes import Nodes
 from exchange.protocol import Heartbeat, encode
 from exchange.sequencer import Sequencer, Work
@@ -39,6 +41,7 @@ from exchange.settings import Settings
 from matching import (
     AuctionTrade,
     Command,
+    CuxError,
     Deposit,
     Engine,
     Event,
@@ -48,7 +51,15 @@ from matching import (
     Trade,
 )
 
-__all__ = ["Exchange", "Metrics", "serve", "settle_heap"]
+__all__ = [
+    "Exchange",
+    "Metrics",
+    "StartError",
+    "check_data_folder",
+    "listen",
+    "serve",
+    "settle_heap",
+]
 
 log = logging.getLogger("cux.server")
 
@@ -124,6 +135,9 @@ class Exchange:
         self.metrics = Metrics()
         self.hub = Hub()
         self.nodes = Nodes()
+        self.failed_logins = FailedLogins(
+            settings.server.login_failures, settings.server.login_failure_seconds
+        )
         data.mkdir(parents=True, exist_ok=True)
         self.journal = FileJournal(data, settings.market, fsync=settings.server.fsync)
         self.engine: Engine = self.journal.recover()
@@ -256,7 +270,7 @@ class Exchange:
     def app(self) -> web.Application:
         from exchange import rest
 
-        app = web.Application()
+        app = web.Application(middlewares=[rest.api_errors])
         app.router.add_get("/ws", self.gateway.handle)
         rest.add_routes(app, self)
         return app
@@ -271,15 +285,26 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    server = settings.server
-    exchange = Exchange(settings, data, Clock(server.clock_start, server.clock_speed))
+    # The address first: a port in use or a bad host stops start-up before
+    # the data folder is touched, so a retry with the same --data starts clean.
+    sockets = listen(host, port)
+    try:
+        check_data_folder(data)
+        server = settings.server
+        clock = Clock(server.clock_start, server.clock_speed)
+        exchange = Exchange(settings, data, clock)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     await exchange.start()
     settle_heap()
     runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
+    sites = [web.SockSite(runner, sock) for sock in sockets]
+    for site in sites:
+        await site.start()
+    bound = sockets[0].getsockname()[1]
     # The line tests and scripts wait for: the address, with the real port.
     print(f"cux serve: listening on http://{host}:{bound} (data in {data})", flush=True)
 
@@ -288,7 +313,8 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
     await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)
 
     log.info("shutting down")
-    await site.stop()
+    for site in sites:
+        await site.stop()
     await exchange.stop()
     await runner.cleanup()
     failed.cancel()
@@ -301,6 +327,73 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
         return 1
     print("cux serve: stopped", flush=True)
     return 0
+
+
+class StartError(CuxError):
+    """The server cannot start: the address or the data folder is unusable."""
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address of ``host`` at ``port`` (0: a free
+    port, the same on each address).
+
+    Raises:
+        StartError: ``host`` has no address, or one cannot be bound (a port in
+            use, an address not of this machine, a port that needs privileges).
+    """
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise StartError(
+            f"cannot listen on {host}:{port}: no such host ({why})"
+        ) from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            # With port 0, every address gets the port the first one got.
+            at = sockets[0].getsockname()[1] if len(sockets) > 1 else port
+            try:
+                sock.bind((address[0], at, *address[2:]))
+            except OSError as exc:
+                why = (exc.strerror or str(exc)).lower()
+                raise StartError(f"cannot listen on {host}:{at}: {why}") from None
+            sock.listen(1024)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def check_data_folder(data: Path) -> None:
+    """Make the data folder if it is missing.
+
+    Raises:
+        StartError: ``data``, or a folder above it, is not a folder, or it
+            cannot be made.
+    """
+    if data.exists() and not data.is_dir():
+        raise StartError(f"the data folder {data} is a file, not a folder")
+    for path in data.parents:
+        if path.exists() and not path.is_dir():
+            raise StartError(
+                f"the data folder {data} cannot be made: {path} is a file, not a folder"
+            )
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartError(
+            f"the data folder {data} cannot be made: {exc.strerror or exc}"
+        ) from None
 
 
 def settle_heap() -> None:

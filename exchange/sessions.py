@@ -107,6 +107,8 @@ class Session:
         self._drain = getattr(protocol, "_drain_helper", None)
         self._loop = asyncio.get_running_loop()
         self.nonce = secrets.token_hex(16)
+        # The peer's address, which failed logins are counted under.
+        self.remote: str | None = None
         self.account: str | None = None
         self.roles: tuple[str, ...] = ()
         self.cancel_on_disconnect = False

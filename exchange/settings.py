@@ -12,6 +12,9 @@ snapshot_every = 100_000      # commands between two snapshots
 heartbeat_seconds = 5         # server heartbeat messages
 rate_limit = 500              # requests per second per connection (burst: twice)
 max_queue = 10_000            # messages queued to one connection before resync
+login_failures = 20           # failed logins from one address (IPv6: a /64) in
+login_failure_seconds = 60    # one window of this many seconds, before its logins
+                              # get RATE_LIMITED until the window ends
 # clock_start = 1796317200000000000  # simulated start, ns (default: real time)
 clock_speed = 1.0             # simulated seconds per real second (exchange.clock)
 
@@ -31,8 +34,8 @@ maker_fee_bps = 0
 key = "alice"                 # the account's name and login key
 secret = "alice-secret"
 deposit = 1_000_000_000       # µcr, credited when the account is first opened
-roles = ["consumer"]          # consumer, provider, operator
-capacity = { cpu-SPOT = 50 }  # lots it may sell, per instrument (providers)
+roles = ["consumer"]          # consumer, provider, operator: one or more, each once
+# capacity = { cpu-SPOT = 50 }  # lots it may sell, per spot instrument (providers)
 ```
 """
 
@@ -68,6 +71,8 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     rate_limit: Annotated[int, msgspec.Meta(ge=1)] = 500
     max_queue: Annotated[int, msgspec.Meta(ge=10)] = 10_000
+    login_failures: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 20
+    login_failure_seconds: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 60.0
     clock_start: Annotated[int, msgspec.Meta(ge=0, le=2**62)] | None = None
     clock_speed: Annotated[float, msgspec.Meta(gt=0, le=100_000)] = 1.0
 
@@ -102,6 +107,12 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         keys = [a.key for a in self.accounts]
         if len(set(keys)) != len(keys):
             raise ConfigError("account keys must be unique")
+        spot = {f"{c.name}-SPOT" for c in self.classes}
+        for i, account in enumerate(self.accounts):
+            problem = _account_problem(account, spot)
+            if problem is not None:
+                what, field = problem
+                raise ConfigError(f"{what} - at `$.accounts[{i}].{field}`")
 
     @property
     def market(self) -> MarketConfig:
@@ -114,16 +125,46 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return None
 
 
+def _account_problem(
+    account: AccountSettings, spot: set[str]
+) -> tuple[str, str] | None:
+    """What is wrong with ``account`` and the field it is in, if anything: the
+    engine would reject its opening commands, which the journal would then
+    hold on every start."""
+    if not account.roles:
+        return "an account needs one or more roles", "roles"
+    if len(set(account.roles)) != len(account.roles):
+        return f"roles must each be given once, got {list(account.roles)}", "roles"
+    if account.capacity and "provider" not in account.roles:
+        return "capacity needs the provider role", "capacity"
+    for symbol in account.capacity:
+        if symbol not in spot:
+            known = ", ".join(sorted(spot))
+            return (
+                f"capacity names no instrument of the market: {symbol!r} "
+                f"(capacity is set on spot instruments: {known})",
+                "capacity",
+            )
+    return None
+
+
 def load(path: Path) -> Settings:
     """Read and check a TOML configuration file.
 
     Raises:
-        ConfigError: the file is missing, is not TOML, or a value is wrong.
+        ConfigError: the file is missing, is not UTF-8 TOML, or a value is
+            wrong (an account's roles empty or repeated, capacity on an
+            account without the provider role or on no spot instrument).
     """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text: byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 import msgspec
 
 from exchange.protocol import WIRE_CODES
+from exchange.rest import HTTP_CODES
 from exchange.settings import Settings
 from matching.codes import CODES
 
@@ -33,6 +34,13 @@ def test_readme_lists_every_server_error_code_with_its_meaning() -> None:
 
     for code, meaning in WIRE_CODES.items():
         assert f"| `{code.value}` | {meaning} |" in text
+
+
+def test_readme_lists_every_http_error_code_with_its_meaning() -> None:
+    text = README.read_text(encoding="utf-8")
+
+    for code, meaning in HTTP_CODES.items():
+        assert f"| `{code}` | {meaning} |" in text
 
 
 def test_readme_server_configuration_is_a_valid_configuration() -> None:

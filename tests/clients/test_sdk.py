@@ -357,8 +357,17 @@ async def test_an_operator_request_from_a_trader_raises_role_not_allowed(
 
 async def test_an_unknown_channel_raises_unknown_channel(buyer: Client) -> None:
     with pytest.raises(ProtocolError) as caught:
-        await buyer.subscribe("trades.nowhere-SPOT")
+        await buyer.subscribe("weather.nowhere-SPOT")
     assert caught.value.code == "UNKNOWN_CHANNEL"
+
+
+async def test_a_channel_of_an_unknown_symbol_raises_unknown_symbol(
+    buyer: Client,
+) -> None:
+    with pytest.raises(InvalidOrder) as caught:
+        await buyer.subscribe("trades.nowhere-SPOT")
+    assert caught.value.code == "UNKNOWN_SYMBOL"
+    assert "'nowhere-SPOT'" in caught.value.message
 
 
 # Every code the server can send, and the class it must raise: a code added to

@@ -56,6 +56,7 @@ heartbeat_seconds = {heartbeat_seconds}
 rate_limit = {rate_limit}
 max_queue = {max_queue}
 snapshot_every = {snapshot_every}
+{server_extra}
 
 [[classes]]
 name = "cpu"
@@ -145,9 +146,11 @@ def write_config(
     heartbeat_seconds: float = 5,
     fsync: str = "batch",
     extra: str = "",
+    server_extra: str = "",
 ) -> Path:
     """Write the test market's configuration into ``folder``; ``extra`` is TOML
-    appended to it (more ``[[classes]]`` or ``[[accounts]]``)."""
+    appended to it (more ``[[classes]]`` or ``[[accounts]]``), ``server_extra``
+    more keys of its ``[server]`` table."""
     path = folder / "cux.toml"
     path.write_text(
         CONFIG.format(
@@ -157,6 +160,7 @@ def write_config(
             heartbeat_seconds=heartbeat_seconds,
             fsync=fsync,
             extra=extra,
+            server_extra=server_extra,
         ),
         encoding="utf-8",
     )
@@ -289,8 +293,13 @@ class Client:
         self._arrived = asyncio.Event()
 
     @classmethod
-    async def connect(cls, url: str) -> Client:
-        ws = await websockets.connect(url, max_size=2**24)
+    async def connect(cls, url: str, source: str | None = None) -> Client:
+        """Connect to ``url``, from the loopback address ``source`` if given
+        (any of 127.0.0.0/8: a remote address of its own for the server)."""
+        if source is None:
+            ws = await websockets.connect(url, max_size=2**24)
+        else:
+            ws = await websockets.connect(url, max_size=2**24, local_addr=(source, 0))
         hello = json.loads(await ws.recv())
         assert hello["type"] == "hello", hello
         return cls(ws, hello["nonce"])
@@ -401,10 +410,11 @@ class Client:
 
 @contextlib.asynccontextmanager
 async def connected(
-    url: str, key: str | None = None, **login: Any
+    url: str, key: str | None = None, *, source: str | None = None, **login: Any
 ) -> AsyncIterator[Client]:
-    """A `Client` for the length of the block, logged in as ``key`` unless None."""
-    client = await Client.connect(url)
+    """A `Client` for the length of the block, logged in as ``key`` unless None;
+    connected from ``source`` (see `Client.connect`)."""
+    client = await Client.connect(url, source)
     try:
         if key is not None:
             reply = await client.login(key, **login)
@@ -426,7 +436,17 @@ class HttpReply:
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> HttpReply:
     """GET ``url``; an HTTP error status is an answer like any other."""
-    request = urllib.request.Request(url, headers=headers or {})
+    return http_send(url, "GET", None, headers)
+
+
+def http_send(
+    url: str, method: str, body: bytes | None, headers: dict[str, str] | None = None
+) -> HttpReply:
+    """Send ``method`` with ``body`` to ``url``; an HTTP error status is an
+    answer like any other."""
+    request = urllib.request.Request(
+        url, data=body, headers=headers or {}, method=method
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             status, kind, raw = response.status, response.headers, response.read()

@@ -9,6 +9,7 @@ without the clock and the sequence number, which a rejected command moves too).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 from server_harness import (
     Client,
     ServerProcess,
@@ -25,7 +27,7 @@ from server_harness import (
     write_config,
 )
 
-from exchange.protocol import WIRE_CODES, WireCode
+from exchange.protocol import MAX_SOCKET_FRAME, WIRE_CODES, WireCode
 from matching.codes import CODES, Code
 
 PLACE: dict[str, Any] = {
@@ -66,8 +68,16 @@ def place(**change: Any) -> str:
     return frame(**{**PLACE, **change})
 
 
+def ping_of(size: int) -> str:
+    """A ping frame of exactly ``size`` bytes, padded with an unknown field."""
+    padding = size - len(frame(op="ping", pad=""))
+    return frame(op="ping", pad="x" * padding)
+
+
 BAD_FRAME, FIELD = WireCode.BAD_FRAME.value, WireCode.INVALID_FIELD.value
 INT64 = "Expected `int` <= 9223372036854775807"
+ORDER_ID = "Expected `str` matching regex '^(0|[1-9][0-9]{0,17})$' - at `$.order_id`"
+LABEL = "Expected `str` matching regex '^[ -~]{1,64}$'"
 CASES = [
     Bad("not JSON", "hello", BAD_FRAME, None),
     Bad("empty", "", BAD_FRAME, None),
@@ -81,6 +91,8 @@ CASES = [
     # 22,000 characters, but 66,000 bytes of UTF-8.
     Bad("oversized in bytes", frame(op="ping", pad="€" * 22_000, ascii_only=False),
         "FRAME_TOO_LARGE", None),
+    Bad("as large as the socket reads", ping_of(MAX_SOCKET_FRAME), "FRAME_TOO_LARGE",
+        None),
     Bad("unknown op", frame(op="fly"), "UNKNOWN_OP"),
     Bad("op not a string", frame(op=7), "UNKNOWN_OP"),
     Bad("no op", frame(), "UNKNOWN_OP"),
@@ -106,22 +118,50 @@ CASES = [
     Bad("huge price", place(price=2**63), FIELD, message=f"{INT64} - at `$.price`"),
     Bad("huge expiry", place(tif="GTD", expire_at=2**64), FIELD,
         message=f"{INT64} - at `$.expire_at`"),
+    Bad("order id a number", frame(op="cancel", order_id=16), FIELD,
+        message="Expected `str`, got `int` - at `$.order_id`"),
+    # msgspec reads a number past 64 bits as a float.
     Bad("huge order id", frame(op="cancel", order_id=2**64), FIELD,
-        message=f"{INT64} - at `$.order_id`"),
+        message="Expected `str`, got `float` - at `$.order_id`"),
     Bad("order id a float", frame(op="cancel", order_id=1.0), FIELD,
-        message="Expected `int | str`, got `float` - at `$.order_id`"),
+        message="Expected `str`, got `float` - at `$.order_id`"),
     Bad("unknown side", place(side="up"), FIELD,
         message="Invalid enum value 'up' - at `$.side`"),
     Bad("negative qty", place(qty=-5), Code.INVALID_QUANTITY.value),
     Bad("qty over the engine's limit", place(qty=10**10), Code.INVALID_QUANTITY.value),
-    Bad("order id not digits", frame(op="cancel", order_id="abc"),
-        Code.UNKNOWN_ORDER.value),
-    Bad("order id negative", frame(op="cancel", order_id=-1),
-        Code.UNKNOWN_ORDER.value),
+    Bad("order id not digits", frame(op="cancel", order_id="abc"), FIELD,
+        message=ORDER_ID),
+    Bad("order id with a leading zero", frame(op="cancel", order_id="016"), FIELD,
+        message=ORDER_ID),
+    Bad("order id negative", frame(op="cancel", order_id="-1"), FIELD,
+        message=ORDER_ID),
     Bad("order id with an exponent", frame(op="amend", order_id="1e3", qty=1),
+        FIELD, message=ORDER_ID),
+    Bad("order id in other digits", frame(op="cancel", order_id="١٢"), FIELD,
+        message=ORDER_ID),
+    Bad("order id of 19 digits", frame(op="cancel", order_id="1" * 19), FIELD,
+        message=ORDER_ID),
+    Bad("order id unknown", frame(op="cancel", order_id="999999"),
         Code.UNKNOWN_ORDER.value),
-    Bad("order id in other digits", frame(op="cancel", order_id="١٢"),
-        Code.UNKNOWN_ORDER.value),
+    Bad("job id a number", frame(op="cancel_job", job_id=1), FIELD,
+        message="Expected `str`, got `int` - at `$.job_id`"),
+    Bad("job id with a leading zero", frame(op="get_job", job_id="01"), FIELD,
+        message=ORDER_ID.replace("order_id", "job_id")),
+    Bad("client order id with control characters", place(client_order_id="a\nb\x00"),
+        FIELD, message=LABEL + " - at `$.client_order_id`"),
+    Bad("client order id not ASCII", place(client_order_id="ordre-é"), FIELD,
+        message=LABEL + " - at `$.client_order_id`"),
+    Bad("client order id empty", place(client_order_id=""), FIELD,
+        message=LABEL + " - at `$.client_order_id`"),
+    Bad("counterparty not printable", place(tif="IOC", counterparties=["b\tob"]),
+        FIELD, message=LABEL + " - at `$.counterparties[0]`"),
+    Bad("counterparty no account", place(tif="IOC", counterparties=["bob", "zzz"]),
+        Code.UNKNOWN_ACCOUNT.value,
+        message="no account has this name: 'zzz' (in counterparties)"),
+    Bad("cancel_all of an unknown symbol", frame(op="cancel_all", symbol="nope"),
+        Code.UNKNOWN_SYMBOL.value, message="no instrument has this symbol: 'nope'"),
+    Bad("orders of an unknown symbol", frame(op="orders", symbol="nope"),
+        Code.UNKNOWN_SYMBOL.value, message="no instrument has this symbol: 'nope'"),
     Bad("bad depth", frame(op="subscribe", channels=["book.cpu-SPOT"], depth=7), FIELD,
         message="Invalid enum value 7 - at `$.depth`"),
     Bad("channels not a list", frame(op="subscribe", channels="book.cpu-SPOT"),
@@ -129,7 +169,18 @@ CASES = [
     Bad("unknown channel", frame(op="subscribe", channels=["weather"]),
         "UNKNOWN_CHANNEL", message="no channel has this name: 'weather'"),
     Bad("unknown symbol's book", frame(op="subscribe", channels=["book.tpu-SPOT"]),
-        "UNKNOWN_CHANNEL", message="no channel has this name: 'book.tpu-SPOT'"),
+        Code.UNKNOWN_SYMBOL.value,
+        message="no instrument has this symbol: 'tpu-SPOT' (channel 'book.tpu-SPOT')"),
+    Bad("unknown symbol's trades",
+        frame(op="subscribe", channels=["phases", "trades.nope-SPOT"]),
+        Code.UNKNOWN_SYMBOL.value,
+        message="no instrument has this symbol: 'nope-SPOT' "
+        "(channel 'trades.nope-SPOT')"),
+    Bad("unknown channel kind of a known symbol",
+        frame(op="subscribe", channels=["ticker.cpu-SPOT"]),
+        "UNKNOWN_CHANNEL", message="no channel has this name: 'ticker.cpu-SPOT'"),
+    Bad("a channel kind without its symbol", frame(op="subscribe", channels=["book"]),
+        "UNKNOWN_CHANNEL", message="no channel has this name: 'book'"),
     Bad("private channel before login", frame(op="subscribe", channels=["orders"]),
         "NOT_LOGGED_IN", message="log in first: 'orders'", logged_in=False),
     Bad("trading before login", place(), "NOT_LOGGED_IN", logged_in=False),
@@ -187,6 +238,24 @@ async def test_a_bad_frame_gets_its_error_and_changes_nothing(
     assert error == bad.expected()
     assert pong["type"] == again["type"] == "pong"
     assert state(server) == before
+
+
+async def test_a_frame_over_the_sockets_bound_closes_the_connection_with_1009(
+    server: ServerProcess,
+) -> None:
+    async with connected(server.url, "alice") as client:
+        # The server may close before the whole frame is out.
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await client.send_raw(ping_of(MAX_SOCKET_FRAME + 1))
+        await client.wait_closed()
+
+        assert (client.close_code, client.close_reason) == (
+            1009,
+            "frame over 4,194,304 bytes",
+        )
+        assert "error" not in client.messages
+    async with connected(server.url, "alice") as again:
+        assert (await again.request("ping"))["type"] == "pong"
 
 
 def test_the_whole_table_leaves_the_journaled_market_unchanged(

@@ -16,7 +16,9 @@ from server_harness import (
     write_config,
 )
 
-RATE_LIMITED = "too many requests on this connection; slow down"
+from exchange.protocol import WIRE_CODES, WireCode
+
+RATE_LIMITED = WIRE_CODES[WireCode.RATE_LIMITED]
 
 
 def place(side: str, qty: int, price: int) -> dict[str, Any]:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import http.client
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from server_harness import Client, ServerProcess, connected, write_config
+from server_harness import (
+    Client,
+    ServerProcess,
+    connected,
+    signed_headers,
+    write_config,
+)
+
+from exchange.settings import ServerSettings
 
 AUTH_FAILED = {"code": "AUTH_FAILED", "message": "unknown key or bad signature"}
 
@@ -18,7 +28,10 @@ AUTH_FAILED = {"code": "AUTH_FAILED", "message": "unknown key or bad signature"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("login")
-    with ServerProcess(write_config(folder), folder / "data") as server:
+    # A long window for failed logins, so that however slowly the test of
+    # the limit runs, its failures stay within one window.
+    config = write_config(folder, server_extra="login_failure_seconds = 3600")
+    with ServerProcess(config, folder / "data") as server:
         yield server
 
 
@@ -83,6 +96,58 @@ async def test_a_failed_login_leaves_the_connection_open_for_a_good_one(
 
     assert reply == {"type": "ack", "id": 2, "account": "alice"}
     assert balance["type"] == "result"
+
+
+def rest_account(
+    server: ServerProcess, source: str, *, good: bool
+) -> tuple[int, dict[str, Any]]:
+    """GET /api/v1/account as alice from the loopback address ``source``, with
+    a good or a bad signature: the status and the JSON body."""
+    headers = signed_headers("alice", "GET", "/api/v1/account")
+    if not good:
+        headers["X-Cux-Signature"] = "0" * 64
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", server.port, timeout=10, source_address=(source, 0)
+    )
+    try:
+        connection.request("GET", "/api/v1/account", headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+async def test_failed_logins_from_one_address_are_rate_limited_across_connections(
+    server: ServerProcess,
+) -> None:
+    limit = ServerSettings().login_failures
+    # Half the failures on websockets, a connection each; half signed REST.
+    failures = []
+    for _ in range(limit // 2):
+        async with connected(server.url, source="127.0.0.2") as client:
+            failures.append(await client.login("alice", secret="wrong"))
+    rest_failures = [
+        rest_account(server, "127.0.0.2", good=False) for _ in range(limit - limit // 2)
+    ]
+
+    async with connected(server.url, source="127.0.0.2") as client:
+        refused = await client.login("alice")
+    refused_rest = rest_account(server, "127.0.0.2", good=True)
+    async with connected(server.url, source="127.0.0.3") as client:
+        neighbour_failed = await client.login("alice", secret="wrong")
+        neighbour = await client.login("alice")
+
+    assert failures == [error(1, AUTH_FAILED)] * (limit // 2)
+    assert rest_failures == [(401, AUTH_FAILED)] * (limit - limit // 2)
+    assert refused["code"] == "RATE_LIMITED"
+    assert re.fullmatch(
+        r"too many failed logins from this address; try again in \d+ s",
+        refused["message"],
+    )
+    assert refused_rest[0] == 429
+    assert refused_rest[1]["code"] == "RATE_LIMITED"
+    assert neighbour_failed == error(1, AUTH_FAILED)
+    assert neighbour == {"type": "ack", "id": 2, "account": "alice"}
 
 
 async def test_a_second_login_on_a_connection_is_refused(server: ServerProcess) -> None:

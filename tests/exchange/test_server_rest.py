@@ -8,6 +8,8 @@ known market, set up once: a resting buy at 1000 and one at 999, and a trade of
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,6 +21,7 @@ from server_harness import (
     book_checksum,
     connected,
     desk_config,
+    http_send,
     signed_headers,
     write_config,
 )
@@ -203,6 +206,61 @@ def test_a_private_request_without_a_good_fresh_signature_is_a_401(
     reply = server.get(path, SPOILED[spoil](path))
 
     assert reply == error(401, **AUTH_FAILED)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("GET", "/api/v1/nowhere", error(404, "NOT_FOUND", "no route has this path")),
+        (
+            "GET",
+            "/api/v2/instruments",
+            error(404, "NOT_FOUND", "no route has this path"),
+        ),
+        (
+            "DELETE",
+            "/api/v1/instruments",
+            error(405, "METHOD_NOT_ALLOWED", "this route does not take this method"),
+        ),
+    ],
+)
+def test_an_error_of_the_http_layer_is_json_with_a_code(
+    server: ServerProcess, method: str, path: str, expected: HttpReply
+) -> None:
+    reply = http_send(server.http + path, method, None)
+
+    assert reply == expected
+
+
+def test_a_job_with_an_empty_body_is_refused_saying_so(server: ServerProcess) -> None:
+    headers = signed_headers("rest-buyer", "POST", "/api/v1/jobs")
+
+    reply = http_send(server.http + "/api/v1/jobs", "POST", b"", headers)
+
+    assert reply == error(400, "INVALID_FIELD", "the body is empty")
+
+
+def test_a_job_whose_body_is_not_json_is_refused_saying_so(
+    server: ServerProcess,
+) -> None:
+    body = "inputs: hello"
+    stamp = str(time.time_ns())
+    signature = hmac.new(
+        b"rest-buyer-secret",
+        f"{stamp}\nPOST\n/api/v1/jobs\n{body}".encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    headers = {
+        "X-Cux-Key": "rest-buyer",
+        "X-Cux-Timestamp": stamp,
+        "X-Cux-Signature": signature,
+    }
+
+    reply = http_send(server.http + "/api/v1/jobs", "POST", body.encode(), headers)
+
+    assert reply.status == 400
+    assert reply.body["code"] == "INVALID_FIELD"
+    assert reply.body["message"].startswith("the body is not JSON: ")
 
 
 def test_the_openapi_description_is_json_naming_every_route(

@@ -173,7 +173,7 @@ async def test_an_amend_changes_the_order_and_its_hold(
         (ack,) = await buyer.request_many([place(sym, "buy", 10, 1200)])
         order_id = ack["order_id"]
         smaller = await buyer.request("amend", order_id=order_id, qty=5)
-        cheaper = await buyer.request("amend", order_id=int(order_id), price=1100)
+        cheaper = await buyer.request("amend", order_id=order_id, price=1100)
         zero = await buyer.request("amend", order_id=order_id, qty=0)
         nothing = await buyer.request("amend", order_id=order_id)
         money = await buyer.request("balance")
