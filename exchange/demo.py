@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import shutil
 import signal
 import sys
 from dataclasses import dataclass, replace
@@ -111,6 +112,14 @@ def run_demo_market(options: DemoOptions) -> int:
     return asyncio.run(_Demo(replace(options, data=data)).run())
 
 
+def _forget_journal(data: Path) -> None:
+    """Remove the journal and snapshots a server that never served wrote (the
+    folder held no journal before it started), so that the folder can be used
+    again."""
+    for name in ("journal", "snapshots"):
+        shutil.rmtree(data / name, ignore_errors=True)
+
+
 def _log_to(path: Path) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(
@@ -153,6 +162,7 @@ class _Demo:
         except DemoStartError as exc:
             self.console.print(f"cux demo: {exc}", markup=False)
             await self.children.stop()
+            _forget_journal(self.data)
             return 1
         try:
             status = await self._run_market(address)
@@ -164,7 +174,7 @@ class _Demo:
             notes = await self._shut_down()
         summary = Summary(self.tally, self.plan, f"{address}/", self._refused)
         events = [text for _, text in self.tally.events]
-        report = summary.report(self.balances, self.data, events, notes)
+        report = summary.report(self.balances, self.data, events, notes, DEFAULT_DATA)
         with contextlib.suppress(OSError):  # the terminal may be gone
             self.console.print(report, markup=False)
         return status

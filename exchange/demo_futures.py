@@ -48,7 +48,9 @@ log = logging.getLogger("cux.demo")
 HOUR_NS = 3600 * 10**9
 MIN_LEAD_SECONDS = 420
 """The least simulated time from the listing to the gate."""
-BUY_LOTS = 16
+BUY_LOTS = 32
+"""What the futures buyer buys: more than the cheapest node can sell of the
+window (22 lots), so that its leases, and its jobs, run on two nodes or more."""
 BUYER_WILLINGNESS_BPS = 15_000
 JOB_PASSAGES = 8
 

@@ -25,6 +25,16 @@ Strategies. Each node also marks its reservation up its own way
 (`STRATEGIES`, ``cux node --markup-min-bps/--markup-max-bps``): ``steady``
 10% idle to 50% sold out (the node's default), ``surge`` nothing idle but
 150% sold out, ``flat`` 20% whatever it sold, ``premium`` 40% to 80%.
+
+Why more than one node trades. A job order's lease ends as soon as its job is
+done, and a node runs a demo job in about a second, so the cheapest node is
+almost always idle, at its lowest ask, when the next job order comes: waiting
+for it to be busy would leave the others idle. So the demand itself is larger
+than the cheapest node: ``bob``'s and ``carol``'s job orders buy more lots than
+its spot capacity (`NodeSpec.spot_lots`) at a limit above the next node's
+ask, so one IOC order takes the cheapest node's lots and then the next
+node's, and the futures buyer buys more of the window than the cheapest node
+can sell (`exchange.demo_futures.BUY_LOTS`). That does not depend on timing.
 """
 
 from __future__ import annotations
@@ -116,6 +126,17 @@ class NodeSpec:
     def cu_per_second(self) -> float:
         """What it registers: its real CU/s in simulated time."""
         return round(self.real_cu_per_second / CLOCK_SPEED, 3)
+
+    @property
+    def spot_lots(self) -> int:
+        """The lots the exchange registers for it on spot: one lease's CU."""
+        return self.lots_in(LEASE_SECONDS)
+
+    def lots_in(self, seconds: int) -> int:
+        """Whole lots it delivers in ``seconds`` of simulated time, rounded
+        down as the exchange does (a one-hour window: ``lots_in(3600)``)."""
+        milli = round(self.cu_per_second * 1000)
+        return milli * seconds // (1000 * LOT_CU)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,19 +244,22 @@ _CONSUMER = ConsumerConfig(
     symbol=SYMBOL, lot_cu=LOT_CU, tick=TICK, speed=CLOCK_SPEED, max_jobs=None
 )
 _CONSUMERS: Final = (
-    # Full quality, pays little more than the H100's price: the cheap sellers.
+    # Small jobs at full quality, pays little more than the H100's price:
+    # the cheapest seller.
     replace(
         _CONSUMER, name="alice", rate_per_second=0.25, inputs_min=2, inputs_max=6,
         willingness_bps=13_000,
     ),
-    # Full depth on a tight budget: long inputs stop a layer or two early.
+    # Full depth on a tight budget: long inputs stop a layer or two early. A
+    # third of its jobs need more lots than the cheapest node sells at once.
     replace(
-        _CONSUMER, name="bob", rate_per_second=0.2, inputs_min=3, inputs_max=8,
+        _CONSUMER, name="bob", rate_per_second=0.2, inputs_min=10, inputs_max=16,
         budget_bps=8_000, willingness_bps=16_000,
     ),
-    # The balanced tier (half the layers) and a generous price.
+    # Large batches at the balanced tier (half the layers), a generous price:
+    # most need more than the cheapest node, some more than the two cheapest.
     replace(
-        _CONSUMER, name="carol", rate_per_second=0.2, inputs_min=2, inputs_max=6,
+        _CONSUMER, name="carol", rate_per_second=0.2, inputs_min=16, inputs_max=40,
         tier="balanced", willingness_bps=20_000,
     ),
 )  # fmt: skip

@@ -80,7 +80,9 @@ class Children:
         (``http://host:port``).
 
         Raises:
-            DemoStartError: it exited, or said nothing, within 60 s.
+            DemoStartError: it exited, or said nothing, within 60 s; its
+                message is one line (the port is taken, or the log's last
+                line).
         """
         self.logs.mkdir(parents=True, exist_ok=True)
         path = self.logs / "server.log"
@@ -98,9 +100,10 @@ class Children:
             address = await asyncio.wait_for(_listening(process.stdout, sink), 60)
         except (TimeoutError, EOFError):
             sink.close()
-            raise DemoStartError(
-                "cux serve did not start:\n" + self.server.log_tail()
-            ) from None
+            # Its log is complete once it has exited.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 10)
+            raise DemoStartError(_why_not_started(self.server, host, port)) from None
         self._pumps.append(asyncio.create_task(_pump(process.stdout, sink)))
         return address
 
@@ -156,6 +159,19 @@ class Children:
             pump.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         return notes
+
+
+def _why_not_started(server: Child, host: str, port: int) -> str:
+    """One line on why ``cux serve`` did not start, from its log."""
+    tail = server.log_tail(40)
+    if "address already in use" in tail.lower():
+        return (
+            f"port {port} on {host} is taken: stop what listens there, or give "
+            "another --port (0 picks a free one)"
+        )
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    last = lines[-1] if lines else "it said nothing"
+    return f"cux serve did not start: {last} (its log: {server.log_path})"
 
 
 async def _spawn(

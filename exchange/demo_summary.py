@@ -158,7 +158,10 @@ class Summary:
         data: Path,
         events: list[str],
         notes: list[str],
+        demo_root: Path = Path("cux-demo"),
     ) -> str:
+        """The report; ``demo_root`` is the folder of data folders that the
+        replay notebook searches by default (``cux-demo`` where it runs)."""
         t = self.tally
         lines = [
             f"cux demo report: {t.elapsed():.0f} s real, simulated "
@@ -193,10 +196,24 @@ class Summary:
         lines += [f"note: {note}" for note in notes]
         lines.append(f"journal: {data / 'journal'}")
         lines.append(
-            f"replay it: cux replay {data}  (logs: {data / 'logs'}; the notebook "
-            "notebooks/market_replay.ipynb opens the newest demo journal)"
+            f"replay it: cux replay {data}  (logs: {data / 'logs'}; "
+            f"{_notebook_hint(data, demo_root)})"
         )
         return "\n".join(lines)
+
+
+def _notebook_hint(data: Path, demo_root: Path) -> str:
+    """How the replay notebook finds this run's journal: by itself when the
+    data folder is ``demo_root`` or one of its folders (it opens the newest
+    there), else by its ``CUX_JOURNAL`` (see docs/notebooks.md)."""
+    notebook = "the notebook notebooks/market_replay.ipynb"
+    folder, root = data.resolve(), demo_root.resolve()
+    if root in (folder, folder.parent):
+        return f"{notebook} opens the newest demo journal"
+    return (
+        f"{notebook} opens it with CUX_JOURNAL={folder} or JOURNAL set in its "
+        "first cell"
+    )
 
 
 def _gpu(model: str) -> str:

@@ -3,15 +3,19 @@ and the report it prints."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
-from clients.agents import load_gpu_prices
-from exchange.demo_market import CLOCK_SPEED, LOT_CU, SYMBOL, make_plan
+from clients.agents import load_gpu_prices, load_passages, plan_jobs
+from exchange.demo_futures import BUY_LOTS, BUYER_WILLINGNESS_BPS
+from exchange.demo_market import CLOCK_SPEED, LOT_CU, SYMBOL, NodeSpec, make_plan
 from exchange.demo_summary import Summary
 from exchange.demo_tally import Tally
 from exchange.settings import load
-from providers.pricing import micro_usd, reservation_price
+from providers.jobs import JobBudget, full_depth_flops, plan_inputs
+from providers.pricing import Pricing, micro_usd, reservation_price
+from providers.tokens import TokenCounter
 
 SERIES = load_gpu_prices()
 
@@ -103,6 +107,62 @@ def test_consumers_pay_more_than_the_cheapest_node_asks_and_differ_in_willingnes
     # A node asks its reservation plus a 10% markup at least.
     assert all(limit > cheapest * 11 // 10 for limit in limits)
     assert all(c.symbol == SYMBOL and c.lot_cu == LOT_CU for c in plan.consumers)
+
+
+def idle_ask(node: NodeSpec) -> int:
+    """What ``node`` asks per lot with nothing sold."""
+    milli = round(node.cu_per_second * 1000)
+    reservation = reservation_price(micro_usd(node.usd_per_hour), milli, LOT_CU)
+    slope = node.markup_max_bps - node.markup_min_bps
+    return Pricing(reservation, 1, node.markup_min_bps, slope).ask(0, 1)
+
+
+def test_job_orders_buy_more_lots_than_the_cheapest_node_has_at_the_next_price() -> (
+    None
+):
+    # A job order's lease ends with its job, a second or so later: the
+    # cheapest node is idle when most orders come, so only an order larger
+    # than it makes the next node trade, whatever the timing.
+    plan = make_plan(SERIES, nodes=3, seed=1)
+    cheapest, second = sorted(plan.nodes, key=idle_ask)[:2]
+    counter = TokenCounter()
+    passages = load_passages()
+    spilling = {}
+    for consumer in plan.consumers:
+        jobs = itertools.islice(plan_jobs(consumer, plan.pricer.price, passages), 20)
+        over = 0
+        for job in jobs:
+            # The lots the exchange buys for it (`exchange.dispatch`).
+            tokens = counter.count(list(job.inputs))
+            budget = JobBudget(job.budget_cu * 10**9, full_depth_flops(tokens))
+            planned = sum(p.flops for p in plan_inputs(tokens, job.tier, budget))
+            lots = -(-planned // (LOT_CU * 10**9))
+            fillable = sum(
+                n.spot_lots for n in plan.nodes if idle_ask(n) <= job.max_price
+            )
+            assert lots <= fillable, (consumer.name, job)
+            if lots > cheapest.spot_lots and job.max_price >= idle_ask(second):
+                over += 1
+        spilling[consumer.name] = over
+
+    assert spilling["alice"] == 0  # small jobs: the cheapest node only
+    assert spilling["bob"] >= 3
+    assert spilling["carol"] >= 10
+
+
+def test_the_futures_buyer_buys_more_of_the_window_than_the_cheapest_node_sells() -> (
+    None
+):
+    plan = make_plan(SERIES, nodes=3, seed=1)
+    cheapest, second = sorted(plan.nodes, key=idle_ask)[:2]
+    window_start = plan.clock_start + 50 * 60 * 10**9
+    limit = (
+        plan.pricer.price(plan.offset(window_start)) * BUYER_WILLINGNESS_BPS // 10_000
+    )
+
+    assert cheapest.lots_in(3600) < BUY_LOTS
+    assert cheapest.lots_in(3600) + second.lots_in(3600) >= BUY_LOTS
+    assert limit >= idle_ask(second)
 
 
 def job(
@@ -211,3 +271,18 @@ def test_report_gives_trades_jobs_providers_and_the_journal_path(
     assert "note: a note" in lines
     assert f"journal: {tmp_path / 'journal'}" in lines
     assert summary.compute_line().startswith("CU spent 2.0, saved 1.0")
+
+
+def test_report_tells_how_the_notebook_opens_a_journal_outside_the_demo_folder(
+    tmp_path: Path,
+) -> None:
+    plan = make_plan(SERIES, nodes=3, seed=1)
+    summary = Summary(Tally(speed=CLOCK_SPEED), plan, "http://127.0.0.1:1/", dict)
+    root = tmp_path / "cux-demo"
+
+    inside = summary.report({}, root / "run", [], [], demo_root=root)
+    outside = summary.report({}, tmp_path / "elsewhere", [], [], demo_root=root)
+
+    assert "market_replay.ipynb opens the newest demo journal" in inside
+    assert "newest" not in outside
+    assert f"opens it with CUX_JOURNAL={tmp_path / 'elsewhere'} or JOURNAL" in outside

@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -210,6 +211,31 @@ def test_demo_refuses_a_data_folder_that_already_holds_a_journal(
     assert status == 2
     assert "already holds a journal" in demo.text
     assert started_pids(demo.text) == []
+
+
+def test_demo_on_a_taken_port_says_so_in_one_line_and_leaves_its_folder_usable(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "demo"
+    runs = []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # Twice with the same folder: the first start left no journal behind.
+        for _ in range(2):
+            demo = DemoProcess(
+                "--duration", "3", "--port", str(port), "--data", str(data)
+            )
+            runs.append((demo.wait(90), demo.text))
+
+    for status, out in runs:
+        assert status == 1, out
+        assert out.splitlines() == [
+            f"cux demo: port {port} on 127.0.0.1 is taken: stop what listens there, "
+            "or give another --port (0 picks a free one)"
+        ]
+    assert not (data / "journal").exists()
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="uses Linux's parent-death signal")
