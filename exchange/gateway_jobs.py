@@ -112,14 +112,12 @@ class JobRequests:
         else:
             self._refuse(session, req.id, "UNKNOWN_SHARD", JOB_CODES["UNKNOWN_SHARD"])
 
-    def _own_job(self, session: Session, rid: int, job_id: str | int) -> JobRun | None:
+    def _own_job(self, session: Session, rid: int, job_id: str) -> JobRun | None:
         account = self.gateway._logged_in(session, rid)
         if account is None:
             return None
-        number = job_id if type(job_id) is int else _number(str(job_id))
-        run = (
-            None if number is None else self.exchange.dispatcher.job_of(account, number)
-        )
+        # The request's struct has checked the id's form (`OrderId`).
+        run = self.exchange.dispatcher.job_of(account, int(job_id))
         if run is None:
             message = self.exchange.dispatcher.unknown_job()
             self._refuse(session, rid, Code.UNKNOWN_JOB.value, message)
@@ -130,10 +128,3 @@ class JobRequests:
     ) -> None:
         self.exchange.metrics.rejections.labels(code).inc()
         session.send(encode(ErrorMessage(rid, code, message)))
-
-
-def _number(text: str) -> int | None:
-    """The job number ``text`` spells in ASCII digits, or None."""
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
-    return None

@@ -21,6 +21,7 @@ from aiohttp import web
 from exchange.dispatch import JobRefused
 from exchange.dispatch_jobs import JobRun
 from exchange.protocol import MAX_FRAME, WireCode
+from exchange.protocol_base import parse_digits
 from exchange.protocol_jobs import MAX_PAGE, SubmitJob
 
 if TYPE_CHECKING:
@@ -96,8 +97,8 @@ class JobRoutes:
         run = self._own(request)
         if isinstance(run, web.Response):
             return run
-        offset = _number(request.query.get("offset", "0"))
-        limit = _number(request.query.get("limit", "64"))
+        offset = parse_digits(request.query.get("offset", "0"))
+        limit = parse_digits(request.query.get("limit", "64"))
         if offset is None or limit is None or not 1 <= limit <= MAX_PAGE:
             return _error(
                 400,
@@ -139,12 +140,8 @@ class JobRoutes:
         key = self.authenticate(request, "")
         if isinstance(key, web.Response):
             return key
-        number = _number(request.match_info["job_id"])
+        number = parse_digits(request.match_info["job_id"])
         run = None if number is None else self.exchange.dispatcher.job_of(key, number)
         if run is None:
             return _error(404, "UNKNOWN_JOB", self.exchange.dispatcher.unknown_job())
         return run
-
-
-def _number(text: str) -> int | None:
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None

@@ -195,6 +195,9 @@ def test_jobs_over_rest_submit_read_list_and_refuse_bad_requests(
                 "another's job": rest(server, "GET", path, key="p1")[0],
                 "unknown key": rest(server, "GET", path, key="mallory")[0],
                 "unknown job": rest(server, "GET", "/api/v1/jobs/999")[0],
+                "leading zero": rest(
+                    server, "GET", f"/api/v1/jobs/0{created['job_id']}"
+                )[0],
                 "bad tier": rest(
                     server, "POST", "/api/v1/jobs", {**job, "tier": "best"}
                 ),
@@ -218,6 +221,7 @@ def test_jobs_over_rest_submit_read_list_and_refuse_bad_requests(
     assert refused["another's job"] == 404  # p1 sees only its own jobs
     assert refused["unknown key"] == 401
     assert refused["unknown job"] == 404
+    assert refused["leading zero"] == 404  # ids are spelt one way only
     assert refused["bad tier"] == (400, refused["bad tier"][1])
     assert refused["bad tier"][1]["code"] == "UNKNOWN_TIER"
     assert refused["float budget"][0] == 400
