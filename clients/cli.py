@@ -8,7 +8,10 @@ server and the credentials from ``--url``, ``--key``, ``--secret``, else from
 
 Exit codes: 0 done; 1 the server refused the request (the error's code and
 message are printed: on stderr, and also as ``{"error": {...}}`` with
-``--json``); 2 a usage, configuration or connection problem.
+``--json``), or a job did not end ``done``; 2 a usage problem (a bad argument,
+an input file that is missing, unreadable or holds nothing a job can take), a
+configuration or a connection problem; 130 interrupted (Ctrl-C). Every error
+is one line on stderr, ``cux COMMAND: ...``.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import contextlib
 import json
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from clients.cli_input import UsageError, positive, read_inputs, seconds, whole
 from clients.config import ClientConfig, resolve
+from clients.jobs import MAX_BUDGET_CU
 
 __all__ = ["add_client_commands"]
 
@@ -45,18 +50,21 @@ def add_client_commands(commands: Any) -> None:
     )
     book.add_argument("symbol", metavar="SYMBOL")
     book.add_argument(
-        "--depth", type=_positive, default=10, help="levels a side (default: 10)"
+        "--depth", type=positive, default=10, help="levels a side (default: 10)"
     )
     book.add_argument(
-        "--trades", type=_positive, default=10, help="latest trades shown (default: 10)"
+        "--trades",
+        type=whole(1, 1000),
+        default=10,
+        help="latest trades shown, at most 1,000 (default: 10)",
     )
     book.add_argument("--once", action="store_true", help="print once and exit")
     book.add_argument(
         "--duration",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
-        help="stop after this",
+        help="stop after this (default: run until Ctrl-C)",
     )
     book.set_defaults(handler=_book, command_name="book")
 
@@ -69,19 +77,19 @@ def add_client_commands(commands: Any) -> None:
     )
     trade.add_argument("side", choices=("buy", "sell"))
     trade.add_argument("symbol", metavar="SYMBOL")
-    trade.add_argument("qty", type=_positive, metavar="QTY", help="lots")
-    trade.add_argument("--price", type=_positive, help="µcr per lot (limit order)")
+    trade.add_argument("qty", type=positive, metavar="QTY", help="lots")
+    trade.add_argument("--price", type=positive, help="µcr per lot (limit order)")
     trade.add_argument(
         "--tif",
         choices=("GTC", "IOC", "FOK", "GTD"),
         help="time in force (default: GTC for a limit order, IOC for a market one)",
     )
-    trade.add_argument("--expire-at", type=_positive, metavar="NS", help="for GTD")
+    trade.add_argument("--expire-at", type=positive, metavar="NS", help="for GTD")
     trade.add_argument("--post-only", action="store_true")
     trade.add_argument("--client-order-id", metavar="ID")
     trade.add_argument(
         "--wait",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="wait up to this long for the order to be filled, cancelled or expired",
@@ -109,8 +117,8 @@ def add_client_commands(commands: Any) -> None:
         "amend", parents=[common], help="change an open order's quantity or price"
     )
     amend.add_argument("order_id", metavar="ORDER_ID")
-    amend.add_argument("--qty", type=_positive, help="new open quantity, lots")
-    amend.add_argument("--price", type=_positive, help="new price, µcr per lot")
+    amend.add_argument("--qty", type=positive, help="new open quantity, lots")
+    amend.add_argument("--price", type=positive, help="new price, µcr per lot")
     amend.set_defaults(handler=_amend, command_name="amend")
 
     balance = commands.add_parser(
@@ -143,14 +151,17 @@ def _add_job_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         help="quality tier (default: exact)",
     )
     submit.add_argument(
-        "--max-price", type=_positive, help="buy spot lots up to this price (µcr/lot)"
+        "--max-price", type=positive, help="buy spot lots up to this price (µcr/lot)"
     )
     submit.add_argument(
-        "--budget-cu", type=_positive, required=True, help="the most CU to spend"
+        "--budget-cu",
+        type=whole(1, MAX_BUDGET_CU),
+        required=True,
+        help="the most CU to spend",
     )
     submit.add_argument(
         "--lease",
-        type=_positive,
+        type=positive,
         action="append",
         dest="leases",
         metavar="ID",
@@ -158,7 +169,7 @@ def _add_job_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     submit.add_argument(
         "--min-reputation-bps",
-        type=int,
+        type=whole(0, 10_000),
         metavar="BPS",
         help="run only on nodes that delivered at least this share of their "
         "shards (basis points)",
@@ -201,7 +212,7 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--profile", help="a [profiles.NAME] of the config file")
     group.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=10.0,
         metavar="SECONDS",
         help="per request (default: 10)",
@@ -211,24 +222,14 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 # -- running ------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> int:
     """Run a client command: resolve the settings, run its handler, and turn
-    errors into messages and exit codes."""
+    errors into one-line messages and exit codes."""
+    import aiohttp
+
     from clients.errors import ClientError, ConfigError, ServerError
 
     name = f"cux {args.command_name}"
@@ -243,21 +244,36 @@ def run(args: argparse.Namespace) -> int:
         status: int = asyncio.run(args.handler(args, config))
         return status
     except ServerError as exc:
+        message = _naming_the_symbol(exc, args)
         if args.json:
-            print(json.dumps({"error": {"code": exc.code, "message": exc.message}}))
-        print(f"{name}: {exc.code}: {exc.message}", file=sys.stderr)
+            print(json.dumps({"error": {"code": exc.code, "message": message}}))
+        print(f"{name}: {exc.code}: {message}", file=sys.stderr)
         return 1
-    except ConfigError as exc:
+    except (UsageError, ConfigError) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"{name}: no such file: {exc.filename}", file=sys.stderr)
+    except aiohttp.WSServerHandshakeError as exc:
+        url = exc.request_info.real_url
+        print(
+            f"{name}: no cux server at {url}: its websocket handshake got HTTP "
+            f"{exc.status}",
+            file=sys.stderr,
+        )
         return 2
-    except (ClientError, OSError, TimeoutError) as exc:
+    except (ClientError, OSError, TimeoutError, aiohttp.ClientError) as exc:
         print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _naming_the_symbol(exc: Any, args: argparse.Namespace) -> str:
+    """The error's message, with the symbol the command gave when the server
+    says it knows no such instrument and its message does not say which."""
+    symbol = getattr(args, "symbol", None)
+    if exc.code != "UNKNOWN_SYMBOL" or symbol is None or repr(symbol) in exc.message:
+        return str(exc.message)
+    return f"{exc.message}: {symbol!r}"
 
 
 def _client(config: ClientConfig, args: argparse.Namespace, *, login: bool) -> Any:
@@ -300,8 +316,9 @@ async def _book(args: argparse.Namespace, config: ClientConfig) -> int:
 
     async with _client(config, args, login=False) as cux:
         trades: deque[TradeMessage] = deque(maxlen=args.trades)
-        feed = await cux.subscribe(f"trades.{args.symbol}")
-        book = await LiveBook.open(cux, args.symbol)
+        async with _symbol_channels():
+            feed = await cux.subscribe(f"trades.{args.symbol}")
+            book = await LiveBook.open(cux, args.symbol)
         async with RestClient(config.url, timeout=args.timeout) as rest:
             trades.extend(await rest.trades(args.symbol, args.trades))
         await book.wait_synced(args.timeout)
@@ -317,6 +334,24 @@ async def _book(args: argparse.Namespace, config: ClientConfig) -> int:
             return 0
         await _live(args, book, feed, trades)
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _symbol_channels() -> AsyncIterator[None]:
+    """Subscribing to an instrument's channels: a server that does not know the
+    symbol refuses the channel, with UNKNOWN_CHANNEL (``trades.<symbol>`` is no
+    channel) or UNKNOWN_SYMBOL naming the channel; either is said as the
+    UNKNOWN_SYMBOL it is, and `run` names the symbol."""
+    from clients.errors import ServerError, error_for
+
+    try:
+        yield
+    except ServerError as exc:
+        if exc.code not in ("UNKNOWN_CHANNEL", "UNKNOWN_SYMBOL"):
+            raise
+        raise error_for(
+            "UNKNOWN_SYMBOL", "no instrument has this symbol", exc.request_id
+        ) from None
 
 
 async def _live(args: argparse.Namespace, book: Any, feed: Any, trades: Any) -> None:
@@ -387,8 +422,9 @@ async def _orders(args: argparse.Namespace, config: ClientConfig) -> int:
 
 async def _cancel(args: argparse.Namespace, config: ClientConfig) -> int:
     if args.all == bool(args.order_ids):
-        print("cux cancel: give order ids, or --all", file=sys.stderr)
-        return 2
+        raise UsageError("give order ids, or --all")
+    if args.symbol is not None and not args.all:
+        raise UsageError("--symbol goes with --all")
     async with _client(config, args, login=True) as cux:
         if args.all:
             count = await cux.cancel_all(args.symbol)
@@ -403,6 +439,8 @@ async def _cancel(args: argparse.Namespace, config: ClientConfig) -> int:
 
 
 async def _amend(args: argparse.Namespace, config: ClientConfig) -> int:
+    if args.qty is None and args.price is None:
+        raise UsageError("give --qty, --price or both")
     async with _client(config, args, login=True) as cux:
         await cux.amend(args.order_id, qty=args.qty, price=args.price)
         listed = [o for o in await cux.orders() if o.order_id == args.order_id]
@@ -427,18 +465,29 @@ async def _balance(args: argparse.Namespace, config: ClientConfig) -> int:
 
 async def _job_submit(args: argparse.Namespace, config: ClientConfig) -> int:
     from clients.cli_render import job_json, job_table
+    from clients.errors import ProtocolError
 
-    inputs = _read_inputs(args.file)
+    inputs = read_inputs(args.file)
     async with _client(config, args, login=True) as cux:
-        job_id = await cux.submit_job(
-            args.symbol,
-            inputs,
-            tier=args.tier,
-            budget_cu=args.budget_cu,
-            max_price=args.max_price,
-            leases=args.leases,
-            min_reputation_bps=args.min_reputation_bps,
-        )
+        try:
+            job_id = await cux.submit_job(
+                args.symbol,
+                inputs,
+                tier=args.tier,
+                budget_cu=args.budget_cu,
+                max_price=args.max_price,
+                leases=args.leases,
+                min_reputation_bps=args.min_reputation_bps,
+            )
+        except ProtocolError as exc:
+            if exc.code != "FRAME_TOO_LARGE":
+                raise
+            # Refused by the SDK before sending: the file is too big for one job.
+            shown = "stdin" if args.file == "-" else args.file
+            raise UsageError(
+                f"the texts of {shown} are too long for one request "
+                f"({exc.message}): split them into several jobs"
+            ) from None
         if args.no_wait:
             _print(args, {"job_id": job_id}, f"job {job_id} submitted")
             return 0
@@ -463,16 +512,6 @@ async def _follow(cux: Any, job_id: str, inputs: int, *, quiet: bool) -> Any:
             progress.update(task, completed=message.done_inputs, status=message.status)
 
         return await cux.wait_job(job_id, on_update=update)
-
-
-def _read_inputs(name: str) -> list[str]:
-    text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-    if name.endswith(".json"):
-        data = json.loads(text)
-        if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
-            raise SystemExit(f"cux job submit: {name} must hold a list of strings")
-        return data
-    return [line for line in (raw.strip() for raw in text.splitlines()) if line]
 
 
 async def _job_get(args: argparse.Namespace, config: ClientConfig) -> int:

@@ -419,7 +419,13 @@ class Client(TradingMixin, JobsMixin):
             first = await asyncio.wait_for(ws.receive(), self.request_timeout)
             if first.type is not aiohttp.WSMsgType.TEXT:
                 raise ConnectionLost(f"no hello from the server: {first.type!r}")
-            hello = msgspec.json.decode(first.data, type=_Hello)
+            try:
+                hello = msgspec.json.decode(first.data, type=_Hello)
+            except msgspec.DecodeError:
+                raise ConnectionLost(
+                    f"not a cux server: its first message is no hello: "
+                    f"{first.data[:80]!r}"
+                ) from None
             if hello.type != "hello":
                 raise ConnectionLost(f"expected hello, got {hello.type!r}")
             self._ws = ws

@@ -24,7 +24,11 @@ secret = "bob-secret"
 
 A url may be the websocket endpoint (``ws://host:port/ws``, ``wss://...``), the
 server's base (``http://host:port``) or just ``host:port``; `Endpoint` derives
-both the websocket and the REST address from it.
+both the websocket and the REST address from it. An IPv6 address goes in
+brackets (``[::1]:8700``). Anything else is refused with a `ConfigError` saying
+why: another scheme, no host, a port that is not 1 to 65535, an unclosed ``[``,
+a ``user@`` part (the account goes in ``key`` and ``secret``), a ``?query`` or
+a ``#fragment``.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from clients.errors import ConfigError
 
@@ -58,17 +62,20 @@ class Endpoint:
         """The endpoint of ``url`` (see the module docstring for the forms).
 
         Raises:
-            ConfigError: not a url of one of those forms.
+            ConfigError: not a url of one of those forms; the message says why.
         """
         text = url.strip()
         if "://" not in text:
             text = "ws://" + text
-        parts = urlsplit(text)
-        secure = {"ws": False, "http": False, "wss": True, "https": True}.get(
-            parts.scheme
-        )
-        if secure is None or not parts.netloc:
-            raise ConfigError(f"not a cux server url: {url!r}")
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError(f"not a cux server url: {url!r} ({_why(exc)})") from None
+        secure = _SCHEMES.get(parts.scheme)
+        problem = _problem(parts, secure, port)
+        if problem is not None:
+            raise ConfigError(f"not a cux server url: {url!r} ({problem})")
         path = parts.path.rstrip("/")
         if path.endswith("/ws"):
             path = path[: -len("/ws")]
@@ -77,6 +84,37 @@ class Endpoint:
             ws=f"{ws_scheme}://{parts.netloc}{path}/ws",
             http=f"{http_scheme}://{parts.netloc}{path}",
         )
+
+
+_SCHEMES = {"ws": False, "http": False, "wss": True, "https": True}
+"""The schemes a server url may have: whether each is secure (TLS)."""
+
+
+def _problem(parts: SplitResult, secure: bool | None, port: int | None) -> str | None:
+    """What makes a split url no cux server url, or None."""
+    if secure is None:
+        return "the scheme must be ws, wss, http or https"
+    if not parts.hostname:
+        return "it names no host"
+    if any(c.isspace() for c in parts.hostname):
+        return "the host name has a space in it"
+    if port == 0:
+        return "the port must be a number from 1 to 65535"
+    if parts.username is not None or parts.password is not None:
+        return "the account goes in --key and --secret, not in the url"
+    if parts.query or parts.fragment:
+        return "a server url has no ?query or #fragment"
+    return None
+
+
+def _why(exc: ValueError) -> str:
+    """`urlsplit`'s complaint in the words of this module."""
+    text = str(exc)
+    if text.startswith("Port"):
+        return "the port must be a number from 1 to 65535"
+    if "IPv6" in text or "IPv4" in text:
+        return "an address in [ ] must be a whole IPv6 address, as in [::1]:8700"
+    return text
 
 
 @dataclass(frozen=True)

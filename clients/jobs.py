@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
@@ -20,12 +20,21 @@ from clients.messages import Job, JobOutput, JobUpdate, Resync
 if TYPE_CHECKING:
     from clients.subscriptions import Subscription
 
-__all__ = ["JobsMixin"]
+__all__ = ["MAX_BUDGET_CU", "MAX_INPUT_CHARS", "MAX_JOB_INPUTS", "JobsMixin"]
 
 T = TypeVar("T")
 
 PAGE = 256
 """Results asked for per ``get_job`` request (the server's most)."""
+
+MAX_JOB_INPUTS: Final = 1024
+"""The most texts one job takes (the server's ``MAX_JOB_INPUTS``)."""
+
+MAX_INPUT_CHARS: Final = 8192
+"""The most characters one text of a job has (the server's ``MAX_INPUT_CHARS``)."""
+
+MAX_BUDGET_CU: Final = 10**9
+"""The largest ``budget_cu`` of a job (the server's ``SubmitJob`` takes no more)."""
 
 
 class _JobAck(msgspec.Struct):
@@ -77,10 +86,10 @@ class JobsMixin:
 
         Args:
             symbol: the instrument whose capacity runs it (``cpu-SPOT``).
-            inputs: the texts to embed (1 to 1,024, each at most 8,192
-                characters).
-            budget_cu: the most CU the job may spend (each input gets its
-                share; what it does not spend is refunded).
+            inputs: the texts to embed (1 to `MAX_JOB_INPUTS`, each at most
+                `MAX_INPUT_CHARS` characters).
+            budget_cu: the most CU the job may spend, 1 to `MAX_BUDGET_CU`
+                (each input gets its share; what it does not spend is refunded).
             tier: ``exact`` (default), ``high``, ``balanced`` or ``fast``.
             max_price: a job order: buy spot lots IOC up to this price (µcr
                 per lot) and run on them.

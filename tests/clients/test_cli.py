@@ -27,7 +27,7 @@ from server_harness import ROOT, ServerProcess, desk_config, write_config
 from clients import Client
 
 CUX = str(Path(sys.executable).parent / "cux")
-DESKS = 20
+DESKS = 24
 _desks = iter(range(DESKS))
 
 
@@ -274,7 +274,56 @@ def test_amend_and_cancel_change_and_remove_orders(
     assert ok_json(cux("orders", "--json", *as_(server, desk.buyer))) == {"orders": []}
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("cancel", "--all", "--symbol", "nope-SPOT"), ("orders", "--symbol", "nope-SPOT")],
+)
+def test_an_unknown_symbol_for_cancel_all_or_orders_exits_1_naming_it(
+    server: ServerProcess, desk: Desk, command: tuple[str, ...]
+) -> None:
+    # The server answers UNKNOWN_SYMBOL, not 0 cancelled or no orders.
+    done = cux(*command, "--json", *as_(server, desk.buyer))
+
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["code"] == "UNKNOWN_SYMBOL"
+    assert done.stderr.strip() == (
+        f"cux {command[0]}: UNKNOWN_SYMBOL: no instrument has this symbol: 'nope-SPOT'"
+    )
+
+
+def test_a_trade_in_an_unknown_symbol_names_the_symbol(
+    server: ServerProcess, desk: Desk
+) -> None:
+    done = cux(
+        "trade", "buy", "nope-SPOT", "1", "--price", "5", *as_(server, desk.buyer)
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "cux trade: UNKNOWN_SYMBOL: no instrument has this symbol: 'nope-SPOT'"
+    )
+
+
 # -- the book -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["--once", "--json"])
+def test_book_of_an_unknown_symbol_exits_1_with_unknown_symbol_naming_it(
+    server: ServerProcess, mode: str
+) -> None:
+    done = cux("book", "nope-SPOT", mode, "--url", server.url)
+
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "cux book: UNKNOWN_SYMBOL: no instrument has this symbol: 'nope-SPOT'"
+    )
+    if mode == "--json":
+        assert json.loads(done.stdout) == {
+            "error": {
+                "code": "UNKNOWN_SYMBOL",
+                "message": "no instrument has this symbol: 'nope-SPOT'",
+            }
+        }
 
 
 def test_book_once_prints_levels_spread_and_trades_and_json_matches_rest(
@@ -455,6 +504,22 @@ def test_job_submit_on_a_lease_passes_its_tier_and_job_get_shows_it(
     )
     # No node serves the desk, so the job fails at once; what it was is the point.
     assert job["status"] in ("running", "failed")
+
+
+def test_job_texts_too_big_for_one_request_exit_2_and_are_not_sent(
+    server: ServerProcess, desk: Desk, tmp_path: Path
+) -> None:
+    texts = tmp_path / "big.txt"
+    texts.write_text(("y" * 8000 + "\n") * 20, encoding="utf-8")
+
+    done = cux(
+        *("job", "submit", str(texts), "--symbol", desk.symbol),
+        *("--budget-cu", "1", "--max-price", "1000", *as_(server, desk.buyer)),
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"cux job submit: the texts of {texts} are too long")
+    assert done.stderr.strip().endswith("split them into several jobs")
 
 
 async def bought_lease(server: ServerProcess, desk: Desk) -> int:

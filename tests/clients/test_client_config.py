@@ -22,6 +22,8 @@ from clients.errors import ConfigError
             "https://ex.example/cux",
         ),
         ("wss://ex.example/ws", "wss://ex.example/ws", "https://ex.example"),
+        ("[::1]:8700", "ws://[::1]:8700/ws", "http://[::1]:8700"),
+        (" http://[::1]:8700/ ", "ws://[::1]:8700/ws", "http://[::1]:8700"),
     ],
 )
 def test_endpoint_derives_both_addresses_from_any_url_form(
@@ -30,10 +32,35 @@ def test_endpoint_derives_both_addresses_from_any_url_form(
     assert Endpoint.parse(url) == Endpoint(ws, http)
 
 
-@pytest.mark.parametrize("url", ["ftp://h:1", "ws://", "://x"])
-def test_endpoint_refuses_other_urls(url: str) -> None:
-    with pytest.raises(ConfigError, match="not a cux server url"):
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://h:1", "the scheme must be ws, wss, http or https"),
+        ("://x", "the scheme must be ws, wss, http or https"),
+        ("ws://", "it names no host"),
+        ("", "it names no host"),
+        (":8700", "it names no host"),
+        ("http://[::1", "an address in [ ] must be a whole IPv6 address"),
+        ("ws://[nope]:1", "an address in [ ] must be a whole IPv6 address"),
+        ("h:abc", "the port must be a number from 1 to 65535"),
+        ("h:65536", "the port must be a number from 1 to 65535"),
+        ("h:0", "the port must be a number from 1 to 65535"),
+        ("ws://h h:1", "the host name has a space in it"),
+        ("ws://alice@h:1", "the account goes in --key and --secret"),
+        ("h:1/ws?x=1", "a server url has no ?query or #fragment"),
+        ("h:1/#top", "a server url has no ?query or #fragment"),
+    ],
+)
+def test_endpoint_refuses_other_urls_saying_why(url: str, why: str) -> None:
+    with pytest.raises(ConfigError) as refused:
         Endpoint.parse(url)
+
+    assert str(refused.value).startswith(f"not a cux server url: {url!r} ({why}")
+
+
+def test_a_bad_url_from_any_source_is_refused_at_resolve() -> None:
+    with pytest.raises(ConfigError, match="it names no host"):
+        resolve(env={"CUX_URL": "ws://:1", "CUX_CONFIG": "/nonexistent/c.toml"})
 
 
 def write(path: Path, text: str) -> Path:

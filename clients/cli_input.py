@@ -1,0 +1,158 @@
+"""What the client commands take from a person, checked before anything is sent.
+
+The argument types (`positive`, `whole`, `seconds`) refuse what makes no sense
+for a flag (a negative wait, a zero timeout, a price past the wire's 64-bit
+integers) with argparse's usual message and exit 2. `read_inputs` reads the
+texts of a ``cux job submit`` file and raises `UsageError` for a file the
+server could not take: unreadable, not UTF-8, not a JSON list of strings, no
+texts, or more texts or longer ones than a job holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from clients.jobs import MAX_INPUT_CHARS, MAX_JOB_INPUTS
+
+__all__ = ["INT64_MAX", "UsageError", "positive", "read_inputs", "seconds", "whole"]
+
+INT64_MAX = 2**63 - 1
+"""The largest integer a request carries (prices, quantities, ids, times)."""
+
+
+class UsageError(Exception):
+    """A command was given something it cannot use; the command exits 2 with
+    the message. The command line's own: the SDK never raises it."""
+
+
+# -- argument types -----------------------------------------------------------------
+
+
+def whole(low: int, high: int = INT64_MAX) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number, got {text!r}"
+            ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        return value
+
+    return parse
+
+
+positive = whole(1)
+"""An argparse type: a whole number from 1 to `INT64_MAX`."""
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a time in seconds, more than 0 and finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds, got {text!r}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0, got {text!r}"
+        )
+    return value
+
+
+# -- the texts of a job -------------------------------------------------------------
+
+
+def read_inputs(name: str) -> list[str]:
+    """The texts of file ``name`` (``-``: stdin): one per line, blank lines
+    skipped, or with a ``.json`` name a JSON list of strings.
+
+    Raises:
+        UsageError: the file cannot be read or holds nothing a job can take;
+            the message names the file and what is wrong.
+    """
+    shown = "stdin" if name == "-" else name
+    text = _decode(_read_bytes(name), shown)
+    if name.endswith(".json"):
+        texts = _json_texts(text, shown)
+        where = [f"text {i + 1}" for i in range(len(texts))]
+    else:
+        numbered = [
+            (f"line {number}", line.strip())
+            for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+        where = [place for place, _ in numbered]
+        texts = [line for _, line in numbered]
+    _check(texts, where, shown)
+    return texts
+
+
+def _read_bytes(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {name}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{name} is a folder, not a file of texts") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def _decode(data: bytes, shown: str) -> str:
+    try:
+        return data.decode("utf-8-sig")  # a byte order mark is not a text
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{shown} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})"
+        ) from None
+
+
+def _json_texts(text: str, shown: str) -> list[str]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{shown} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise UsageError(f"{shown} is not a list of strings: nested too deep") from None
+    if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
+        raise UsageError(f"{shown} must hold a list of strings")
+    return data
+
+
+def _check(texts: list[str], where: list[str], shown: str) -> None:
+    """Refuse here what the server would refuse in words about its wire."""
+    if not texts:
+        raise UsageError(f"{shown} holds no texts")
+    if len(texts) > MAX_JOB_INPUTS:
+        raise UsageError(
+            f"{shown} holds {len(texts):,} texts; a job takes at most "
+            f"{MAX_JOB_INPUTS:,}: split them into several jobs"
+        )
+    for place, text in zip(where, texts, strict=True):
+        if len(text) > MAX_INPUT_CHARS:
+            raise UsageError(
+                f"{place} of {shown} is {len(text):,} characters long; a text is "
+                f"at most {MAX_INPUT_CHARS:,}"
+            )
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(
+                f"{place} of {shown} is not valid Unicode (a lone surrogate)"
+            ) from None
