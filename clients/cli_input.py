@@ -43,11 +43,17 @@ def whole(low: int, high: int = INT64_MAX) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(
                 f"must be a whole number, got {text!r}"
             ) from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        if value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
-        return value
+        if low <= value <= high:
+            return value
+        # The whole range where it is one a person can read; past the wire's
+        # 64-bit integers, only the bound that was crossed.
+        if high < INT64_MAX:
+            wanted = f"from {low:,} to {high:,}"
+        elif value < low:
+            wanted = f"at least {low:,}"
+        else:
+            wanted = f"at most {high}"
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {value}")
 
     return parse
 

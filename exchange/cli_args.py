@@ -1,27 +1,12 @@
-"""Argument types shared by the ``cux`` subcommands."""
+"""Argument types shared by the ``cux`` subcommands.
+
+The server's commands (``serve``, ``demo``) take whole numbers the same way the
+client commands do, with the same messages: one implementation, in
+`clients.cli_input`.
+"""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
+from clients.cli_input import whole as whole_number
 
 __all__ = ["whole_number"]
-
-
-def whole_number(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high``."""
-
-    def count(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number, got {text!r}"
-            ) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"must be from {low} to {high:,}, got {value}"
-            )
-        return value
-
-    return count

@@ -189,7 +189,7 @@ def test_the_clients_job_limits_are_the_servers() -> None:
         ),
         (
             ("book", "cpu-SPOT", "--trades", "5000"),
-            "argument --trades: must be at most 1000, got 5000",
+            "argument --trades: must be from 1 to 1,000, got 5000",
         ),
         (
             ("trade", "buy", "cpu-SPOT", "1", "--price", str(2**63)),
@@ -197,7 +197,7 @@ def test_the_clients_job_limits_are_the_servers() -> None:
         ),
         (
             ("job", "submit", "t.txt", "--budget-cu", "0"),
-            "argument --budget-cu: must be at least 1, got 0",
+            "argument --budget-cu: must be from 1 to 1,000,000,000, got 0",
         ),
         (
             (
@@ -209,7 +209,7 @@ def test_the_clients_job_limits_are_the_servers() -> None:
                 "--min-reputation-bps",
                 "-5",
             ),
-            "argument --min-reputation-bps: must be at least 0, got -5",
+            "argument --min-reputation-bps: must be from 0 to 10,000, got -5",
         ),
     ],
 )
