@@ -76,7 +76,7 @@ from matching.events import (
 )
 from matching.futures import Lease, Window
 from matching.jobs import Job
-from matching.ledger import Ledger
+from matching.ledger import Escrow, Ledger
 from matching.order import (
     BUY,
     CANCEL_TAKER,
@@ -365,16 +365,31 @@ class Engine:
             ValueError: ``account`` is not an account number of this engine.
             In both cases the engine is unchanged.
         """
-        self._check_account(account)
-        events = self._stamp(seq, ts)
+        # The hot path of a sequencer: `_check_account` and `_stamp` inlined.
+        if account.__class__ is not int or not 0 <= account < len(self._names):
+            self._check_account(account)
+        if (
+            seq.__class__ is not int
+            or ts.__class__ is not int
+            or seq != self.seq + 1
+            or not self.now <= ts <= MAX_TIME
+        ):
+            self._stamp(seq, ts)
+        self.seq = seq
+        self.now = ts
+        events: list[Event] = []
+        if ts >= self._next_expiry or ts >= self._next_timer:
+            self._run_timers(ts, events)
+
         inst = self.instruments.get(symbol) if symbol.__class__ is str else None
+        # `(side | tif) >> 1` is 0 exactly when both are 0 or 1 (BUY or SELL,
+        # GTC or IOC); `__class__ is int` refuses floats and bools.
         if (
             inst is None
             or not inst.fast
-            or (tif != GTC and tif != IOC)
-            or tif.__class__ is not int
             or side.__class__ is not int
-            or (side != BUY and side != SELL)
+            or tif.__class__ is not int
+            or (side | tif) >> 1
             or expire_at is not None
             or (
                 client_order_id is not None
@@ -477,8 +492,21 @@ class Engine:
             ValueError: ``account`` is not an account number of this engine.
             In both cases the engine is unchanged.
         """
-        self._check_account(account)
-        events = self._stamp(seq, ts)
+        # The hot path of a sequencer: `_check_account` and `_stamp` inlined.
+        if account.__class__ is not int or not 0 <= account < len(self._names):
+            self._check_account(account)
+        if (
+            seq.__class__ is not int
+            or ts.__class__ is not int
+            or seq != self.seq + 1
+            or not self.now <= ts <= MAX_TIME
+        ):
+            self._stamp(seq, ts)
+        self.seq = seq
+        self.now = ts
+        events: list[Event] = []
+        if ts >= self._next_expiry or ts >= self._next_timer:
+            self._run_timers(ts, events)
         self._cancel_own(account, order_id, events)
         if self._dirty:
             phases.publish_indicatives(self, events)
@@ -940,9 +968,10 @@ class Engine:
         book = inst.book
         start = order.leaves
         stop = STOP_NONE
-        if book.would_trade(order.side, order.price):
+        price = order.price
+        if (book.ask <= price) if order.side == BUY else (book.bid >= price):
             out: list[Happening] = []
-            stop = book.match(order, order.price, budget, inst.taker_bps, out)
+            stop = book.match(order, price, budget, inst.taker_bps, out)
             self._settle(inst, order, start, out, events)
 
         if not order.leaves:
@@ -966,73 +995,106 @@ class Engine:
         out: list[Happening],
         events: list[Event],
     ) -> None:
-        """Turn the book's happenings into ledger moves and events, in order."""
+        """Turn the book's happenings into ledger moves and events, in order.
+
+        Every trade takes this path, so the moves of `Ledger.settle_fill` and
+        the lease start of `_lease_started` are inlined, and the counters the
+        loop adds to (trade ids, fee income, the taker's filled lots) are
+        written back once at the end.
+        """
         ledger = self.ledger
-        names = ledger.names
+        names = self._names
+        available = self._available
+        held = self._held
+        escrow = ledger.escrow
+        escrows = ledger.escrows
+        orders = self.orders
+        closed = self.closed
         symbol = inst.symbol
         taker_bps = inst.taker_bps
         maker_bps = inst.maker_bps
         taker_buys = taker.side == BUY
         taker_side = SIDE_NAMES[taker.side]
         taker_name = names[taker.account]
+        taker_id = taker.order_id
         window = inst.window
         # A spot trade is a lease until then (see matching.leases).
         ends_at = self.now + inst.lease_ns if window is None else 0
+        expiring = inst.expiring
+        trade_id = self.trade_seq
         leaves = start
+        filled = 0
+        fees = 0
         for kind, maker, price, qty in out:
             if kind != FILL:
                 event = _cancelled(self, maker, CancelReason.SELF_TRADE)
                 self._close(maker, qty, event, events)
                 continue
             leaves -= qty
-            taker.filled += qty
+            filled += qty
             maker.filled += qty
-            self.trade_seq += 1
+            trade_id += 1
             notional = price * qty
             if taker_buys:
                 buyer, seller = taker, maker
-                buyer_fee = (notional * taker_bps + 9_999) // 10_000
+                fee = (notional * taker_bps + 9_999) // 10_000
                 seller_bps = maker_bps
             else:
                 buyer, seller = maker, taker
-                buyer_fee = (notional * maker_bps + 9_999) // 10_000
+                fee = (notional * maker_bps + 9_999) // 10_000
                 seller_bps = taker_bps
-            ledger.settle_fill(
-                self.trade_seq,
+
+            # The buyer pays the notional into this trade's escrow (out of its
+            # order's hold, if it has one) and its fee to the venue.
+            account = buyer.account
+            from_hold = buyer.unit_hold * qty
+            if from_hold:
+                held[account] -= from_hold
+                available[account] += from_hold - notional - fee
+            else:
+                available[account] -= notional + fee
+            escrow[account] += notional
+            fees += fee
+            escrows[trade_id] = Escrow(
+                trade_id,
                 symbol,
-                buyer.account,
+                account,
                 seller.account,
-                price,
                 qty,
-                buyer_fee,
+                notional,
                 seller_bps,
-                buyer.unit_hold * qty,
                 ends_at,
             )
             inst.last_price = price
             if window is not None:
-                window.bought(buyer.account, qty)
+                window.bought(account, qty)
             else:
-                self._lease_started(inst, ends_at, self.trade_seq)
+                if not expiring:
+                    phases.schedule(self, ends_at, LEASE_EXPIRY, symbol, None, None)
+                expiring.append((ends_at, trade_id))
+
             events.append(
                 Trade(
-                    self.trade_seq,
+                    trade_id,
                     symbol,
                     price,
                     qty,
                     taker_side,
                     maker.order_id,
-                    taker.order_id,
+                    taker_id,
                     names[maker.account],
                     taker_name,
                     maker.leaves,
                     leaves,
-                    buyer_fee,
+                    fee,
                 )
             )
             if not maker.leaves:
-                del self.orders[maker.order_id]
-                self.closed[maker.order_id] = maker.account
+                del orders[maker.order_id]
+                closed[maker.order_id] = maker.account
+        self.trade_seq = trade_id
+        ledger.fee_income += fees
+        taker.filled += filled
 
     def _lease_started(self, inst: Instrument, ends_at: int, trade_id: int) -> None:
         """Queue a spot lease's end; the first in the queue has a timer."""
@@ -1104,13 +1166,43 @@ class Engine:
         self._cancel_resting(order, CancelReason.USER, events)
 
     def _cancel_resting(self, order: Order, reason: str, events: list[Event]) -> None:
-        """Take a resting order off its book and give back what it reserved."""
+        """Take a resting order off its book, give back what it reserved, and
+        report it cancelled: `_close` with its steps inlined, since every
+        cancel takes this path."""
         open_qty = order.leaves
         inst = self.instruments[order.symbol]
         inst.book.remove(order)
         if inst.call:
             self._dirty[inst.symbol] = None
-        self._close(order, open_qty, _cancelled(self, order, reason), events)
+
+        account = order.account
+        if order.side == BUY:
+            amount = order.unit_hold * open_qty
+            self._held[account] -= amount
+            self._available[account] += amount
+        elif open_qty:
+            # `Ledger.uncommit`: ``inst.committed`` is the ledger's own dict.
+            committed = inst.committed
+            left = committed[account] - open_qty
+            if left:
+                committed[account] = left
+            else:
+                del committed[account]
+        order_id = order.order_id
+        self.orders.pop(order_id, None)
+        self.closed[order_id] = account
+        events.append(
+            OrderCancelled(
+                order_id,
+                self._names[account],
+                inst.symbol,
+                SIDE_NAMES[order.side],
+                None if order.is_market else order.price,
+                order.filled,
+                reason,
+                order.client_order_id,
+            )
+        )
 
     def _amend(self, cmd: AmendOrder, events: list[Event]) -> None:
         order, code = self._find_own_order(self.ledger.index(cmd.account), cmd.order_id)
