@@ -299,7 +299,19 @@ class Engine:
         handler = self._handlers.get(type(command))
         if handler is None:
             raise TypeError(f"not a command of the core: {command!r}")
-        events = self._stamp(seq, ts)
+        # `_stamp`, inlined: this is every command's path.
+        if (
+            seq.__class__ is not int
+            or ts.__class__ is not int
+            or seq != self.seq + 1
+            or not self.now <= ts <= MAX_TIME
+        ):
+            self._stamp(seq, ts)
+        self.seq = seq
+        self.now = ts
+        events: list[Event] = []
+        if ts >= self._next_expiry or ts >= self._next_timer:
+            self._run_timers(ts, events)
         handler(command, events)
         if self._dirty:
             phases.publish_indicatives(self, events)
