@@ -1,7 +1,10 @@
 """The cux engine behind the peers' benchmark interface (``../shared/bench``).
 
-Every operation goes through `Engine.apply` as a full command, with the ledger
-kept and every fill reported as a `Trade` event: buys come from one funded
+Every operation goes through the engine's int-level entry points
+(`Engine.place_limit`, `Engine.place_market`, `Engine.cancel`: the same code as
+`Engine.apply` of a `PlaceOrder` or `CancelOrder`, without the command object),
+with every field checked, the ledger kept and every fill reported as a `Trade`
+event: buys come from one funded
 consumer account and sells from one provider account with ample capacity, so
 that no order meets its own account (the workload assumes no self-trade
 prevention). Fees are on (10 bps taker, 5 bps maker) so every fill pays one.
@@ -11,21 +14,17 @@ from __future__ import annotations
 
 from matching import (
     MAX_AMOUNT,
-    CancelOrder,
     Command,
     Deposit,
     Engine,
     MarketConfig,
     OpenAccount,
-    PlaceOrder,
     ResourceClass,
     SetCapacity,
 )
-from matching.commands import Side
 
 SYMBOL = "bench-SPOT"
 BUYER, SELLER = "buyer", "seller"
-_SIDES: tuple[Side, Side] = ("buy", "sell")
 
 
 class CuxEngine:
@@ -47,7 +46,11 @@ class CuxEngine:
         ]
         for command in setup:
             self._apply(command)
-        self._accounts = (BUYER, SELLER)
+        buyer = self.engine.account_id(BUYER)
+        seller = self.engine.account_id(SELLER)
+        assert buyer is not None
+        assert seller is not None
+        self._accounts = (buyer, seller)
 
     def _apply(self, command: Command) -> None:
         engine = self.engine
@@ -55,30 +58,21 @@ class CuxEngine:
 
     def add_limit(self, oid: int, side: int, price: int, qty: int) -> None:
         engine = self.engine
-        engine.apply(
-            engine.seq + 1,
-            0,
-            PlaceOrder(self._accounts[side], SYMBOL, _SIDES[side], qty, "limit", price),
+        engine.place_limit(
+            engine.seq + 1, 0, self._accounts[side], SYMBOL, side, price, qty
         )
 
     def cancel(self, oid: int) -> None:
         engine = self.engine
         # The workload's order ids are its operation numbers; after the four
         # set-up commands, the engine's order id is the operation number + 4.
-        order = engine.orders[oid + 4]
-        engine.apply(
-            engine.seq + 1, 0, CancelOrder(self._accounts[order.side], oid + 4)
-        )
+        order_id = oid + 4
+        account = self._accounts[engine.orders[order_id].side]
+        engine.cancel(engine.seq + 1, 0, account, order_id)
 
     def market(self, oid: int, side: int, qty: int) -> None:
         engine = self.engine
-        engine.apply(
-            engine.seq + 1,
-            0,
-            PlaceOrder(
-                self._accounts[side], SYMBOL, _SIDES[side], qty, "market", None, "IOC"
-            ),
-        )
+        engine.place_market(engine.seq + 1, 0, self._accounts[side], SYMBOL, side, qty)
 
     def resting(self) -> tuple[int, int]:
         book = self.engine.instruments[SYMBOL].book

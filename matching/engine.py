@@ -76,7 +76,7 @@ from matching.events import (
 )
 from matching.futures import Lease, Window
 from matching.jobs import Job
-from matching.ledger import Ledger
+from matching.ledger import Escrow, Ledger
 from matching.order import (
     BUY,
     CANCEL_TAKER,
@@ -236,6 +236,7 @@ class Engine:
         self._accounts = self.ledger.accounts
         self._available = self.ledger.available
         self._held = self.ledger.held
+        self._names = self.ledger.names
         self.orders: dict[int, Order] = {}
         self.closed: dict[int, int] = {}
         self.trade_seq = 0
@@ -298,6 +299,27 @@ class Engine:
         handler = self._handlers.get(type(command))
         if handler is None:
             raise TypeError(f"not a command of the core: {command!r}")
+        # `_stamp`, inlined: this is every command's path.
+        if (
+            seq.__class__ is not int
+            or ts.__class__ is not int
+            or seq != self.seq + 1
+            or not self.now <= ts <= MAX_TIME
+        ):
+            self._stamp(seq, ts)
+        self.seq = seq
+        self.now = ts
+        events: list[Event] = []
+        if ts >= self._next_expiry or ts >= self._next_timer:
+            self._run_timers(ts, events)
+        handler(command, events)
+        if self._dirty:
+            phases.publish_indicatives(self, events)
+        return events
+
+    def _stamp(self, seq: int, ts: int) -> list[Event]:
+        """Take ``seq`` and ``ts`` as the current command's stamp, fire the
+        timers it passes, and return the command's event list so far."""
         if (
             seq.__class__ is not int
             or ts.__class__ is not int
@@ -313,10 +335,198 @@ class Engine:
         events: list[Event] = []
         if ts >= self._next_expiry or ts >= self._next_timer:
             self._run_timers(ts, events)
-        handler(command, events)
+        return events
+
+    # -- the int-level entry points ---------------------------------------------
+    #
+    # A sequencer's hot path can skip the command objects: it resolves account
+    # names once (`account_id`) and passes ints. Each entry point gives exactly
+    # the events and the state that `apply` gives for the command it names, by
+    # the same code (`apply` routes its orders and cancels here too), so a
+    # journal records that command and replays it unchanged.
+
+    def account_id(self, name: str) -> int | None:
+        """The number of the account ``name`` for the int-level entry points,
+        or None if there is none. A number never changes, and a restored
+        snapshot gives every account the same number."""
+        return self.ledger.index(name)
+
+    def place_limit(
+        self,
+        seq: int,
+        ts: int,
+        account: int,
+        symbol: str,
+        side: int,
+        price: int,
+        qty: int,
+        tif: int = GTC,
+        expire_at: int | None = None,
+        client_order_id: str | None = None,
+    ) -> list[Event]:
+        """Place a limit order: the same as `apply` of ``PlaceOrder(name,
+        symbol, SIDE_NAMES[side], qty, "limit", price, TIF_NAMES[tif],
+        expire_at, client_order_id=client_order_id)`` with the account's name.
+
+        ``account`` comes from `account_id`; ``side`` is `BUY` or `SELL`;
+        ``tif`` is `GTC`, `IOC`, `FOK` or `GTD` (GTD needs ``expire_at``, in ns
+        since the epoch). A bad value is rejected exactly as in the command.
+
+        Raises:
+            SequenceError: as `apply`.
+            ValueError: ``account`` is not an account number of this engine.
+            In both cases the engine is unchanged.
+        """
+        # The hot path of a sequencer: `_check_account` and `_stamp` inlined.
+        if account.__class__ is not int or not 0 <= account < len(self._names):
+            self._check_account(account)
+        if (
+            seq.__class__ is not int
+            or ts.__class__ is not int
+            or seq != self.seq + 1
+            or not self.now <= ts <= MAX_TIME
+        ):
+            self._stamp(seq, ts)
+        self.seq = seq
+        self.now = ts
+        events: list[Event] = []
+        if ts >= self._next_expiry or ts >= self._next_timer:
+            self._run_timers(ts, events)
+
+        inst = self.instruments.get(symbol) if symbol.__class__ is str else None
+        # `(side | tif) >> 1` is 0 exactly when both are 0 or 1 (BUY or SELL,
+        # GTC or IOC); `__class__ is int` refuses floats and bools.
+        if (
+            inst is None
+            or not inst.fast
+            or side.__class__ is not int
+            or tif.__class__ is not int
+            or (side | tif) >> 1
+            or expire_at is not None
+            or (
+                client_order_id is not None
+                and (
+                    client_order_id.__class__ is not str
+                    or len(client_order_id) > MAX_LABEL
+                )
+            )
+            or qty.__class__ is not int
+            or price.__class__ is not int
+            or not 0 < qty <= MAX_QTY
+            or not 0 < price <= MAX_PRICE
+            or price % inst.tick
+        ):
+            command = PlaceOrder(
+                self.ledger.names[account],
+                symbol,
+                _name(SIDE_NAMES, side),  # type: ignore[arg-type]
+                qty,
+                "limit",
+                price,
+                _name(TIF_NAMES, tif),  # type: ignore[arg-type]
+                expire_at,
+                client_order_id=client_order_id,
+            )
+            self._place_checked(command, inst, account, events)
+        else:
+            self._place_limit(
+                inst, account, side, price, qty, tif, client_order_id, events
+            )
         if self._dirty:
             phases.publish_indicatives(self, events)
         return events
+
+    def place_market(
+        self,
+        seq: int,
+        ts: int,
+        account: int,
+        symbol: str,
+        side: int,
+        qty: int,
+        tif: int = IOC,
+        client_order_id: str | None = None,
+    ) -> list[Event]:
+        """Place a market order: the same as `apply` of ``PlaceOrder(name,
+        symbol, SIDE_NAMES[side], qty, "market", None, TIF_NAMES[tif],
+        client_order_id=client_order_id)`` with the account's name.
+
+        ``tif`` is `IOC` or `FOK`; the arguments are those of `place_limit`.
+
+        Raises:
+            SequenceError: as `apply`.
+            ValueError: ``account`` is not an account number of this engine.
+            In both cases the engine is unchanged.
+        """
+        self._check_account(account)
+        events = self._stamp(seq, ts)
+        inst = self.instruments.get(symbol) if symbol.__class__ is str else None
+        if (
+            inst is None
+            or not inst.fast
+            or tif != IOC
+            or tif.__class__ is not int
+            or side.__class__ is not int
+            or (side != BUY and side != SELL)
+            or (
+                client_order_id is not None
+                and (
+                    client_order_id.__class__ is not str
+                    or len(client_order_id) > MAX_LABEL
+                )
+            )
+            or qty.__class__ is not int
+            or not 0 < qty <= MAX_QTY
+        ):
+            command = PlaceOrder(
+                self.ledger.names[account],
+                symbol,
+                _name(SIDE_NAMES, side),  # type: ignore[arg-type]
+                qty,
+                "market",
+                None,
+                _name(TIF_NAMES, tif),  # type: ignore[arg-type]
+                client_order_id=client_order_id,
+            )
+            self._place_checked(command, inst, account, events)
+        else:
+            self._place_market(inst, account, side, qty, client_order_id, events)
+        if self._dirty:
+            phases.publish_indicatives(self, events)
+        return events
+
+    def cancel(self, seq: int, ts: int, account: int, order_id: int) -> list[Event]:
+        """Cancel an open order: the same as `apply` of ``CancelOrder(name,
+        order_id)`` with the account's name (from `account_id`).
+
+        Raises:
+            SequenceError: as `apply`.
+            ValueError: ``account`` is not an account number of this engine.
+            In both cases the engine is unchanged.
+        """
+        # The hot path of a sequencer: `_check_account` and `_stamp` inlined.
+        if account.__class__ is not int or not 0 <= account < len(self._names):
+            self._check_account(account)
+        if (
+            seq.__class__ is not int
+            or ts.__class__ is not int
+            or seq != self.seq + 1
+            or not self.now <= ts <= MAX_TIME
+        ):
+            self._stamp(seq, ts)
+        self.seq = seq
+        self.now = ts
+        events: list[Event] = []
+        if ts >= self._next_expiry or ts >= self._next_timer:
+            self._run_timers(ts, events)
+        self._cancel_own(account, order_id, events)
+        if self._dirty:
+            phases.publish_indicatives(self, events)
+        return events
+
+    def _check_account(self, account: int) -> None:
+        if account.__class__ is not int or not 0 <= account < len(self.ledger.names):
+            raise ValueError(f"not an account number of this engine: {account!r}")
 
     def _run_timers(self, now: int, events: list[Event]) -> None:
         """Fire every timer due by ``now`` in time order, expiries first on ties."""
@@ -362,16 +572,19 @@ class Engine:
     # -- orders -----------------------------------------------------------------
 
     def _place(self, cmd: PlaceOrder, events: list[Event]) -> None:
-        # The hot path of the whole exchange. A plain GTC or IOC limit order is
-        # handled here with locals and inlined ledger moves; anything else, and
-        # anything that may be invalid, goes through `_place_checked`, which
-        # applies every rule and handles every kind of order.
+        # The hot path of the whole exchange. A plain GTC or IOC limit order,
+        # and a plain IOC market order, in continuous spot trading go to
+        # `_place_limit` and `_place_market`; anything else, and anything that
+        # may be invalid, goes through `_place_checked`, which applies every
+        # rule and handles every kind of order.
         # Names are looked up only if they are strings: a command built in
         # Python may hold anything, and the engine must not fail on it.
         inst = self.instruments.get(cmd.symbol) if cmd.symbol.__class__ is str else None
         account = (
             self._accounts.get(cmd.account) if cmd.account.__class__ is str else None
         )
+        side_name = cmd.side
+        side = BUY if side_name == "buy" else SELL if side_name == "sell" else -1
         price = cmd.price
         qty = cmd.qty
         tif = cmd.tif
@@ -381,8 +594,7 @@ class Engine:
             inst is None
             or account is None
             or not inst.fast
-            or cmd.type != "limit"
-            or (tif is not None and tif != "GTC" and tif != "IOC")
+            or side < 0
             or cmd.post_only is not False
             or cmd.expire_at is not None
             or cmd.stp != "cancel_taker"
@@ -391,54 +603,79 @@ class Engine:
                 and (coid.__class__ is not str or len(coid) > MAX_LABEL)
             )
             or qty.__class__ is not int
-            or price.__class__ is not int
             or not 0 < qty <= MAX_QTY
-            or not 0 < price <= MAX_PRICE
-            or price % inst.tick
             or cmd.counterparties
         ):
             self._place_checked(cmd, inst, account, events)
-            return
-        assert price is not None
+        elif cmd.type == "limit":
+            if (
+                (tif is None or tif == "GTC" or tif == "IOC")
+                and price.__class__ is int
+                and 0 < price <= MAX_PRICE
+                and not price % inst.tick
+            ):
+                assert price is not None
+                self._place_limit(
+                    inst,
+                    account,
+                    side,
+                    price,
+                    qty,
+                    IOC if tif == "IOC" else GTC,
+                    coid,
+                    events,
+                )
+            else:
+                self._place_checked(cmd, inst, account, events)
+        elif cmd.type == "market" and price is None and (tif is None or tif == "IOC"):
+            self._place_market(inst, account, side, qty, coid, events)
+        else:
+            self._place_checked(cmd, inst, account, events)
 
+    def _place_limit(
+        self,
+        inst: Instrument,
+        account: int,
+        side: int,
+        price: int,
+        qty: int,
+        tif: int,
+        coid: str | None,
+        events: list[Event],
+    ) -> None:
+        """Place a limit order whose fields are all valid, `GTC` or `IOC`, with
+        no flag and the default self-trade prevention, on an instrument whose
+        ``fast`` is set: what `_place_checked` would do, with fewer steps."""
         book = inst.book
-        order_id = self.seq
-        side_name = cmd.side
-        if side_name == "buy":
+        if side == BUY:
             hold = price + (price * inst.hold_bps + 9_999) // 10_000
             need = hold * qty
             available = self._available
             if available[account] < need:
                 events.append(
                     _order_rejected(
-                        cmd.account, Code.INSUFFICIENT_FUNDS, None, cmd.client_order_id
+                        self._names[account], Code.INSUFFICIENT_FUNDS, None, coid
                     )
                 )
                 return
             available[account] -= need
             self._held[account] += need
-            side = BUY
             crosses = book.ask <= price
-        elif side_name == "sell":
+        else:
             committed = inst.committed
             used = committed.get(account, 0) + qty
             if used > inst.capacity.get(account, 0):
                 events.append(
                     _order_rejected(
-                        cmd.account,
-                        Code.INSUFFICIENT_CAPACITY,
-                        None,
-                        cmd.client_order_id,
+                        self._names[account], Code.INSUFFICIENT_CAPACITY, None, coid
                     )
                 )
                 return
             committed[account] = used
             hold = 0
-            side = SELL
             crosses = book.bid >= price
-        else:
-            self._place_checked(cmd, inst, account, events)
-            return
+        order_id = self.seq
+        symbol = inst.symbol
         order = Order(
             order_id,
             account,
@@ -447,22 +684,22 @@ class Engine:
             qty,
             0,
             hold,
-            IOC if tif == "IOC" else GTC,
+            tif,
             0,
             CANCEL_TAKER,
             False,
             False,
             coid,
-            inst.symbol,
+            symbol,
         )
         events.append(
             OrderAccepted(
                 order_id,
-                cmd.account,
-                inst.symbol,
-                side_name,
+                self._names[account],
+                symbol,
+                SIDE_NAMES[side],
                 "limit",
-                tif or "GTC",
+                TIF_NAMES[tif],
                 price,
                 qty,
                 False,
@@ -472,11 +709,73 @@ class Engine:
         )
         if crosses:
             self._take_and_rest(inst, order, UNLIMITED, events)
-        elif tif == "IOC":
+        elif tif == IOC:
             self._end_taker(order, CancelReason.UNFILLED, events)
         else:
             book.add(order)
             self.orders[order_id] = order
+
+    def _place_market(
+        self,
+        inst: Instrument,
+        account: int,
+        side: int,
+        qty: int,
+        coid: str | None,
+        events: list[Event],
+    ) -> None:
+        """Place an IOC market order whose fields are all valid, on an
+        instrument whose ``fast`` is set: what `_place_checked` would do."""
+        if side == BUY:
+            budget = self._available[account]
+            limit = MARKET_BUY_LIMIT
+        else:
+            committed = inst.committed
+            used = committed.get(account, 0) + qty
+            if used > inst.capacity.get(account, 0):
+                events.append(
+                    _order_rejected(
+                        self._names[account], Code.INSUFFICIENT_CAPACITY, None, coid
+                    )
+                )
+                return
+            committed[account] = used
+            budget = UNLIMITED
+            limit = MARKET_SELL_LIMIT
+        order_id = self.seq
+        symbol = inst.symbol
+        order = Order(
+            order_id,
+            account,
+            side,
+            limit,
+            qty,
+            0,
+            0,
+            IOC,
+            0,
+            CANCEL_TAKER,
+            True,
+            False,
+            coid,
+            symbol,
+        )
+        events.append(
+            OrderAccepted(
+                order_id,
+                self._names[account],
+                symbol,
+                SIDE_NAMES[side],
+                "market",
+                "IOC",
+                None,
+                qty,
+                False,
+                None,
+                coid,
+            )
+        )
+        self._take_and_rest(inst, order, budget, events)
 
     def _place_checked(
         self,
@@ -681,9 +980,10 @@ class Engine:
         book = inst.book
         start = order.leaves
         stop = STOP_NONE
-        if book.would_trade(order.side, order.price):
+        price = order.price
+        if (book.ask <= price) if order.side == BUY else (book.bid >= price):
             out: list[Happening] = []
-            stop = book.match(order, order.price, budget, inst.taker_bps, out)
+            stop = book.match(order, price, budget, inst.taker_bps, out)
             self._settle(inst, order, start, out, events)
 
         if not order.leaves:
@@ -707,73 +1007,106 @@ class Engine:
         out: list[Happening],
         events: list[Event],
     ) -> None:
-        """Turn the book's happenings into ledger moves and events, in order."""
+        """Turn the book's happenings into ledger moves and events, in order.
+
+        Every trade takes this path, so the moves of `Ledger.settle_fill` and
+        the lease start of `_lease_started` are inlined, and the counters the
+        loop adds to (trade ids, fee income, the taker's filled lots) are
+        written back once at the end.
+        """
         ledger = self.ledger
-        names = ledger.names
+        names = self._names
+        available = self._available
+        held = self._held
+        escrow = ledger.escrow
+        escrows = ledger.escrows
+        orders = self.orders
+        closed = self.closed
         symbol = inst.symbol
         taker_bps = inst.taker_bps
         maker_bps = inst.maker_bps
         taker_buys = taker.side == BUY
         taker_side = SIDE_NAMES[taker.side]
         taker_name = names[taker.account]
+        taker_id = taker.order_id
         window = inst.window
         # A spot trade is a lease until then (see matching.leases).
         ends_at = self.now + inst.lease_ns if window is None else 0
+        expiring = inst.expiring
+        trade_id = self.trade_seq
         leaves = start
+        filled = 0
+        fees = 0
         for kind, maker, price, qty in out:
             if kind != FILL:
                 event = _cancelled(self, maker, CancelReason.SELF_TRADE)
                 self._close(maker, qty, event, events)
                 continue
             leaves -= qty
-            taker.filled += qty
+            filled += qty
             maker.filled += qty
-            self.trade_seq += 1
+            trade_id += 1
             notional = price * qty
             if taker_buys:
                 buyer, seller = taker, maker
-                buyer_fee = (notional * taker_bps + 9_999) // 10_000
+                fee = (notional * taker_bps + 9_999) // 10_000
                 seller_bps = maker_bps
             else:
                 buyer, seller = maker, taker
-                buyer_fee = (notional * maker_bps + 9_999) // 10_000
+                fee = (notional * maker_bps + 9_999) // 10_000
                 seller_bps = taker_bps
-            ledger.settle_fill(
-                self.trade_seq,
+
+            # The buyer pays the notional into this trade's escrow (out of its
+            # order's hold, if it has one) and its fee to the venue.
+            account = buyer.account
+            from_hold = buyer.unit_hold * qty
+            if from_hold:
+                held[account] -= from_hold
+                available[account] += from_hold - notional - fee
+            else:
+                available[account] -= notional + fee
+            escrow[account] += notional
+            fees += fee
+            escrows[trade_id] = Escrow(
+                trade_id,
                 symbol,
-                buyer.account,
+                account,
                 seller.account,
-                price,
                 qty,
-                buyer_fee,
+                notional,
                 seller_bps,
-                buyer.unit_hold * qty,
                 ends_at,
             )
             inst.last_price = price
             if window is not None:
-                window.bought(buyer.account, qty)
+                window.bought(account, qty)
             else:
-                self._lease_started(inst, ends_at, self.trade_seq)
+                if not expiring:
+                    phases.schedule(self, ends_at, LEASE_EXPIRY, symbol, None, None)
+                expiring.append((ends_at, trade_id))
+
             events.append(
                 Trade(
-                    self.trade_seq,
+                    trade_id,
                     symbol,
                     price,
                     qty,
                     taker_side,
                     maker.order_id,
-                    taker.order_id,
+                    taker_id,
                     names[maker.account],
                     taker_name,
                     maker.leaves,
                     leaves,
-                    buyer_fee,
+                    fee,
                 )
             )
             if not maker.leaves:
-                del self.orders[maker.order_id]
-                self.closed[maker.order_id] = maker.account
+                del orders[maker.order_id]
+                closed[maker.order_id] = maker.account
+        self.trade_seq = trade_id
+        ledger.fee_income += fees
+        taker.filled += filled
 
     def _lease_started(self, inst: Instrument, ends_at: int, trade_id: int) -> None:
         """Queue a spot lease's end; the first in the queue has a timer."""
@@ -808,10 +1141,9 @@ class Engine:
             self.ledger.uncommit(order.symbol, order.account, open_qty)
 
     def _find_own_order(
-        self, account_name: str, order_id: int
+        self, account: int | None, order_id: int
     ) -> tuple[Order | None, Code | None]:
-        """The open order ``order_id`` of ``account_name``, or why there is none."""
-        account = self.ledger.index(account_name)
+        """The open order ``order_id`` of ``account``, or why there is none."""
         if account is None:
             return None, Code.UNKNOWN_ACCOUNT
         if type(order_id) is not int:
@@ -827,25 +1159,65 @@ class Engine:
         return order, None
 
     def _cancel(self, cmd: CancelOrder, events: list[Event]) -> None:
-        order = self.orders.get(cmd.order_id) if cmd.order_id.__class__ is int else None
-        if order is None or order.account != self.ledger.index(cmd.account):
-            _, code = self._find_own_order(cmd.account, cmd.order_id)
+        account = self.ledger.index(cmd.account)
+        if account is None:
+            events.append(
+                _order_rejected(cmd.account, Code.UNKNOWN_ACCOUNT, cmd.order_id, None)
+            )
+            return
+        self._cancel_own(account, cmd.order_id, events)
+
+    def _cancel_own(self, account: int, order_id: int, events: list[Event]) -> None:
+        """Cancel the open order ``order_id`` of ``account``, or reject it."""
+        order = self.orders.get(order_id) if order_id.__class__ is int else None
+        if order is None or order.account != account:
+            _, code = self._find_own_order(account, order_id)
             assert code is not None
-            events.append(_order_rejected(cmd.account, code, cmd.order_id, None))
+            events.append(_order_rejected(self._names[account], code, order_id, None))
             return
         self._cancel_resting(order, CancelReason.USER, events)
 
     def _cancel_resting(self, order: Order, reason: str, events: list[Event]) -> None:
-        """Take a resting order off its book and give back what it reserved."""
+        """Take a resting order off its book, give back what it reserved, and
+        report it cancelled: `_close` with its steps inlined, since every
+        cancel takes this path."""
         open_qty = order.leaves
         inst = self.instruments[order.symbol]
         inst.book.remove(order)
         if inst.call:
             self._dirty[inst.symbol] = None
-        self._close(order, open_qty, _cancelled(self, order, reason), events)
+
+        account = order.account
+        if order.side == BUY:
+            amount = order.unit_hold * open_qty
+            self._held[account] -= amount
+            self._available[account] += amount
+        elif open_qty:
+            # `Ledger.uncommit`: ``inst.committed`` is the ledger's own dict.
+            committed = inst.committed
+            left = committed[account] - open_qty
+            if left:
+                committed[account] = left
+            else:
+                del committed[account]
+        order_id = order.order_id
+        self.orders.pop(order_id, None)
+        self.closed[order_id] = account
+        events.append(
+            OrderCancelled(
+                order_id,
+                self._names[account],
+                inst.symbol,
+                SIDE_NAMES[order.side],
+                None if order.is_market else order.price,
+                order.filled,
+                reason,
+                order.client_order_id,
+            )
+        )
 
     def _amend(self, cmd: AmendOrder, events: list[Event]) -> None:
-        order, code = self._find_own_order(cmd.account, cmd.order_id)
+        order, code = self._find_own_order(self.ledger.index(cmd.account), cmd.order_id)
         if order is not None:
             code = self._check_amend(cmd, order)
         if code is not None:
@@ -999,6 +1371,14 @@ def _effective_tif(cmd: PlaceOrder) -> object:
     if cmd.tif is not None:
         return cmd.tif
     return "IOC" if cmd.type == "market" else "GTC"
+
+
+def _name(names: tuple[str, ...], value: object) -> object:
+    """The name of a side or time in force given as an int; any other value as
+    it is, for the checks to reject."""
+    if value.__class__ is int and 0 <= value < len(names):
+        return names[value]
+    return value
 
 
 def _ignore(command: Tick, events: list[Event]) -> None:
