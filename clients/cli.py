@@ -10,8 +10,10 @@ Exit codes: 0 done; 1 the server refused the request (the error's code and
 message are printed: on stderr, and also as ``{"error": {...}}`` with
 ``--json``), or a job did not end ``done``; 2 a usage problem (a bad argument,
 an input file that is missing, unreadable or holds nothing a job can take), a
-configuration or a connection problem; 130 interrupted (Ctrl-C). Every error
-is one line on stderr, ``cux COMMAND: ...``.
+configuration or a connection problem; 130 interrupted (Ctrl-C); 141 stdout
+was closed before the output was written (``cux ... | head``), silently, as a
+command that SIGPIPE ends. Every error is one line on stderr, ``cux COMMAND:
+...``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -242,7 +245,10 @@ def run(args: argparse.Namespace) -> int:
             profile=args.profile,
         )
         status: int = asyncio.run(args.handler(args, config))
+        sys.stdout.flush()
         return status
+    except BrokenPipeError:
+        return _stdout_closed()
     except ServerError as exc:
         message = _naming_the_symbol(exc, args)
         if args.json:
@@ -265,6 +271,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _stdout_closed() -> int:
+    """Whoever read stdout stopped (``cux ... | head``): end quietly, as a
+    command killed by SIGPIPE does, with 141 (128 + 13). Stdout goes to
+    /dev/null so that the interpreter's last flush finds nothing to fail on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 def _naming_the_symbol(exc: Any, args: argparse.Namespace) -> str:

@@ -204,6 +204,11 @@ def _file_settings(
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start} is {byte:#04x})"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     settings = _settings(raw, str(path), allow_profiles=True)

@@ -99,17 +99,31 @@ def run_demo_market(options: DemoOptions) -> int:
     data = options.data
     if data is None:
         data = DEFAULT_DATA / datetime.now().strftime("%Y%m%d-%H%M%S")
-    journal = data / "journal"
-    if journal.is_dir() and any(journal.iterdir()):
-        print(
-            f"cux demo: {data} already holds a journal; give a new --data folder "
-            "(each run starts a new market)",
-            file=sys.stderr,
-        )
+    problem = _data_problem(data)
+    if problem is not None:
+        print(f"cux demo: {problem}", file=sys.stderr)
         return 2
-    (data / "logs").mkdir(parents=True, exist_ok=True)
     _log_to(data / "logs" / "demo.log")
     return asyncio.run(_Demo(replace(options, data=data)).run())
+
+
+def _data_problem(data: Path) -> str | None:
+    """Why ``data`` cannot be this run's data folder, or None once its
+    ``logs`` folder is made."""
+    journal = data / "journal"
+    if data.exists() and not data.is_dir():
+        return f"--data {data} is a file, not a folder; give a new --data folder"
+    if journal.is_dir() and any(journal.iterdir()):
+        return (
+            f"{data} already holds a journal; give a new --data folder "
+            "(each run starts a new market)"
+        )
+    try:
+        (data / "logs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = exc.filename or data
+        return f"cannot make the data folder {data}: {where}: {exc.strerror}"
+    return None
 
 
 def _forget_journal(data: Path) -> None:

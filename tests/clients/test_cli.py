@@ -114,6 +114,28 @@ def test_balance_prints_a_table_in_credits_and_json_in_ucr(
     }
 
 
+def test_a_closed_stdout_ends_the_command_quietly_with_141(
+    server: ServerProcess, desk: Desk
+) -> None:
+    read, write = os.pipe()
+    os.close(read)  # as `| head` does once it has read enough
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUX_")}
+    env["HOME"] = str(ROOT / "nonexistent-home")
+    with os.fdopen(write, "wb") as stdout:
+        done = subprocess.run(
+            [CUX, "balance", "--json", *as_(server, desk.buyer)],
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert (done.returncode, done.stderr) == (141, "")
+
+
 def test_credentials_come_from_the_environment(
     server: ServerProcess, desk: Desk
 ) -> None:

@@ -66,6 +66,23 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+# -- config files, through the command ----------------------------------------------
+
+
+def test_a_config_file_that_is_not_utf8_exits_2_with_one_line_naming_it(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "bad4.toml"
+    config.write_bytes(b'key = "\xff"\n')
+
+    done = cux("balance", "--config", str(config))
+
+    assert done.returncode == 2
+    assert one_line(done) == (
+        f"cux balance: {config} is not UTF-8 text (byte 7 is 0xff)"
+    )
+
+
 # -- job files, through the command -------------------------------------------------
 
 

@@ -213,6 +213,23 @@ def test_demo_refuses_a_data_folder_that_already_holds_a_journal(
     assert started_pids(demo.text) == []
 
 
+def test_demo_given_a_file_as_its_data_folder_says_so_in_one_line_and_exits_2(
+    tmp_path: Path,
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+
+    demo = DemoProcess("--duration", "3", "--port", "0", "--data", str(afile))
+    line = demo.wait_for("cux demo: ", 30).string
+    status = demo.wait(30)
+
+    assert status == 2
+    assert line.rstrip("\n") == (
+        f"cux demo: --data {afile} is a file, not a folder; give a new --data folder"
+    )
+    assert "Traceback" not in demo.text
+
+
 def test_demo_on_a_taken_port_says_so_in_one_line_and_leaves_its_folder_usable(
     tmp_path: Path,
 ) -> None:
