@@ -30,6 +30,7 @@ __all__ = ["add_demo_command"]
 
 MAX_STEPS = 1_000_000
 MAX_NODES = 8
+DEFAULT_STEPS = 20
 
 
 def add_demo_command(commands: Any) -> None:
@@ -95,16 +96,20 @@ def add_demo_command(commands: Any) -> None:
     demo.add_argument(
         "--steps",
         type=whole_number(0, MAX_STEPS),
-        default=20,
+        default=None,
         metavar="N",
-        help="with --core-only: random orders after the scripted part, at most "
-        f"{MAX_STEPS:,} (default: %(default)s)",
+        help="with --core-only only: random orders after the scripted part, at "
+        f"most {MAX_STEPS:,} (default: {DEFAULT_STEPS})",
     )
     demo.set_defaults(run=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     if not args.core_only:
+        if args.steps is not None:
+            # The live market has no steps: refused rather than ignored.
+            print("cux demo: --steps goes with --core-only", file=sys.stderr)
+            return 2
         from exchange.demo import DemoOptions, run_demo_market
 
         options = DemoOptions(
@@ -117,7 +122,8 @@ def _demo(args: argparse.Namespace) -> int:
         )
         return run_demo_market(options)
     try:
-        run = run_demo(seed=args.seed, steps=args.steps)
+        steps = DEFAULT_STEPS if args.steps is None else args.steps
+        run = run_demo(seed=args.seed, steps=steps)
     except CuxError as exc:
         print(f"cux demo: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -125,3 +125,10 @@ def test_demo_refuses_out_of_range_numbers_with_a_plain_message(
 
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_demo_steps_without_core_only_is_refused_not_ignored() -> None:
+    result = cux("demo", "--steps", "5", "--duration", "1")
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == "cux demo: --steps goes with --core-only"
