@@ -29,7 +29,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from clients.cli_input import UsageError, positive, read_inputs, seconds, whole
+from clients.cli_input import (
+    UsageError,
+    client_order_id,
+    identifier,
+    positive,
+    read_inputs,
+    seconds,
+    whole,
+)
 from clients.config import ClientConfig, resolve
 from clients.jobs import MAX_BUDGET_CU
 
@@ -89,7 +97,12 @@ def add_client_commands(commands: Any) -> None:
     )
     trade.add_argument("--expire-at", type=positive, metavar="NS", help="for GTD")
     trade.add_argument("--post-only", action="store_true")
-    trade.add_argument("--client-order-id", metavar="ID")
+    trade.add_argument(
+        "--client-order-id",
+        type=client_order_id,
+        metavar="ID",
+        help="your own name for the order, 1 to 64 printable ASCII characters",
+    )
     trade.add_argument(
         "--wait",
         type=seconds,
@@ -111,7 +124,7 @@ def add_client_commands(commands: Any) -> None:
         help="cancel orders",
         description="Cancel the orders given by id, or all open orders with --all.",
     )
-    cancel.add_argument("order_ids", nargs="*", metavar="ORDER_ID")
+    cancel.add_argument("order_ids", nargs="*", type=identifier, metavar="ORDER_ID")
     cancel.add_argument("--all", action="store_true", help="every open order")
     cancel.add_argument("--symbol", help="with --all: only this instrument")
     cancel.set_defaults(handler=_cancel, command_name="cancel")
@@ -119,7 +132,7 @@ def add_client_commands(commands: Any) -> None:
     amend = commands.add_parser(
         "amend", parents=[common], help="change an open order's quantity or price"
     )
-    amend.add_argument("order_id", metavar="ORDER_ID")
+    amend.add_argument("order_id", type=identifier, metavar="ORDER_ID")
     amend.add_argument("--qty", type=positive, help="new open quantity, lots")
     amend.add_argument("--price", type=positive, help="new price, µcr per lot")
     amend.set_defaults(handler=_amend, command_name="amend")
@@ -186,14 +199,14 @@ def _add_job_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     submit.set_defaults(handler=_job_submit, command_name="job submit")
 
     get = jobs.add_parser("get", parents=[common], help="show a job")
-    get.add_argument("job_id", metavar="ID")
+    get.add_argument("job_id", type=identifier, metavar="ID")
     get.add_argument(
         "--embeddings", action="store_true", help="with --json: include embeddings"
     )
     get.set_defaults(handler=_job_get, command_name="job get")
 
     cancel = jobs.add_parser("cancel", parents=[common], help="cancel a job")
-    cancel.add_argument("job_id", metavar="ID")
+    cancel.add_argument("job_id", type=identifier, metavar="ID")
     cancel.set_defaults(handler=_job_cancel, command_name="job cancel")
 
 
@@ -483,6 +496,11 @@ async def _job_submit(args: argparse.Namespace, config: ClientConfig) -> int:
     from clients.cli_render import job_json, job_table
     from clients.errors import ProtocolError
 
+    if (args.max_price is None) == (args.leases is None):
+        raise UsageError(
+            "give --max-price (buy spot lots up to it) or --lease (run on "
+            "leases you hold), one of the two"
+        )
     inputs = read_inputs(args.file)
     async with _client(config, args, login=True) as cux:
         try:

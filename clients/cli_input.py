@@ -1,11 +1,13 @@
 """What the client commands take from a person, checked before anything is sent.
 
-The argument types (`positive`, `whole`, `seconds`) refuse what makes no sense
-for a flag (a negative wait, a zero timeout, a price past the wire's 64-bit
-integers) with argparse's usual message and exit 2. `read_inputs` reads the
-texts of a ``cux job submit`` file and raises `UsageError` for a file the
-server could not take: unreadable, not UTF-8, not a JSON list of strings, no
-texts, or more texts or longer ones than a job holds.
+The argument types (`positive`, `whole`, `seconds`, `identifier`,
+`client_order_id`) refuse what makes no sense for a flag (a negative wait, a
+zero timeout, a price past the wire's 64-bit integers, an order id the server
+could never have written) with argparse's usual message and exit 2.
+`read_inputs` reads the texts of a ``cux job submit`` file and raises
+`UsageError` for a file the server could not take: unreadable, not UTF-8, not
+a JSON list of strings, no texts, or more texts or longer ones than a job
+holds.
 """
 
 from __future__ import annotations
@@ -13,13 +15,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from clients.jobs import MAX_INPUT_CHARS, MAX_JOB_INPUTS
 
-__all__ = ["INT64_MAX", "UsageError", "positive", "read_inputs", "seconds", "whole"]
+__all__ = [
+    "INT64_MAX",
+    "UsageError",
+    "client_order_id",
+    "identifier",
+    "positive",
+    "read_inputs",
+    "seconds",
+    "whole",
+]
 
 INT64_MAX = 2**63 - 1
 """The largest integer a request carries (prices, quantities, ids, times)."""
@@ -75,6 +87,31 @@ def seconds(text: str) -> float:
             f"must be a number of seconds above 0, got {text!r}"
         )
     return value
+
+
+_ID = re.compile(r"0|[1-9][0-9]{0,17}")
+_LABEL = re.compile(r"[ -~]{1,64}")
+
+
+def identifier(text: str) -> str:
+    """An argparse type: an order or job id as the server writes them, digits
+    with no sign and no leading zero, at most 18 (below 2^63)."""
+    if _ID.fullmatch(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"must be an id as the server writes it (digits with no leading zero, "
+        f"at most 18), got {text!r}"
+    )
+
+
+def client_order_id(text: str) -> str:
+    """An argparse type: a client order id, 1 to 64 printable ASCII
+    characters (space to ``~``)."""
+    if _LABEL.fullmatch(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"must be 1 to 64 printable ASCII characters, got {text!r}"
+    )
 
 
 # -- the texts of a job -------------------------------------------------------------

@@ -23,7 +23,15 @@ from aiohttp import web
 from msgspec.inspect import IntType, StructType, type_info
 from server_harness import ROOT
 
-from clients.cli_input import UsageError, positive, read_inputs, seconds, whole
+from clients.cli_input import (
+    UsageError,
+    client_order_id,
+    identifier,
+    positive,
+    read_inputs,
+    seconds,
+    whole,
+)
 from clients.jobs import MAX_BUDGET_CU, MAX_INPUT_CHARS, MAX_JOB_INPUTS
 from exchange.protocol_jobs import MAX_INPUT_CHARS as SERVER_MAX_INPUT_CHARS
 from exchange.protocol_jobs import MAX_JOB_INPUTS as SERVER_MAX_JOB_INPUTS
@@ -259,6 +267,61 @@ def test_whole_numbers_keep_to_their_range() -> None:
             parse(text)
     with pytest.raises(argparse.ArgumentTypeError, match="whole number"):
         positive("1.5")
+
+
+NOT_AN_ID = "must be an id as the server writes it (digits with no leading zero"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("amend", "abc", "--qty", "1"), f"argument ORDER_ID: {NOT_AN_ID}"),
+        (("cancel", "5", "01"), f"argument ORDER_ID: {NOT_AN_ID}"),
+        (("job", "get", "+1"), f"argument ID: {NOT_AN_ID}"),
+        (("job", "cancel", "1" * 19), f"argument ID: {NOT_AN_ID}"),
+        (
+            ("trade", "buy", "cpu-SPOT", "1", "--client-order-id", "é"),
+            "argument --client-order-id: must be 1 to 64 printable ASCII "
+            "characters, got 'é'",
+        ),
+        (
+            ("trade", "buy", "cpu-SPOT", "1", "--client-order-id", "x" * 65),
+            "argument --client-order-id: must be 1 to 64 printable ASCII",
+        ),
+    ],
+)
+def test_an_id_the_server_could_not_take_exits_2_before_anything_is_sent(
+    args: tuple[str, ...], message: str
+) -> None:
+    done = cux(*args, *LOGIN)
+
+    assert done.returncode == 2
+    assert f"error: {message}" in done.stderr.strip().splitlines()[-1]
+
+
+def test_ids_and_client_order_ids_in_the_servers_form_are_taken() -> None:
+    assert [identifier(t) for t in ("0", "7", "9" * 18)] == ["0", "7", "9" * 18]
+    assert client_order_id(" a~") == " a~"
+    assert client_order_id("x" * 64) == "x" * 64
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [(), ("--max-price", "1000", "--lease", "4")],
+)
+def test_job_submit_takes_max_price_or_lease_exactly_one(
+    tmp_path: Path, prices: tuple[str, ...]
+) -> None:
+    texts = tmp_path / "t.txt"
+    texts.write_text("hello\n")
+
+    done = cux("job", "submit", str(texts), "--budget-cu", "1", *prices, *LOGIN)
+
+    assert done.returncode == 2
+    assert one_line(done) == (
+        "cux job submit: give --max-price (buy spot lots up to it) or --lease "
+        "(run on leases you hold), one of the two"
+    )
 
 
 @pytest.mark.parametrize(
