@@ -24,7 +24,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from exchange.gateway_jobs import JobRequests
 from exchange.login_limit import refusal
-from exchange.nodes import Node, lots_of
+from exchange.nodes import NODE_CODES, Node, lots_of
 from exchange.protocol import (
     MAX_FRAME,
     MAX_NODE_FRAME,
@@ -459,18 +459,22 @@ class Gateway:
             message = "no resource class has this name"
             session.send(encode(ErrorMessage(req.id, code, message)))
             return
-        session.node = True
-        self.exchange.nodes.register(
-            Node(
-                account,
-                req.node_id,
-                req.resource_class,
-                req.cu_per_second_milli,
-                req.model,
-                {k: dict(v) for k, v in req.tiers.items()},
-                session,
-            )
+        node = Node(
+            account,
+            req.node_id,
+            req.resource_class,
+            req.cu_per_second_milli,
+            req.model,
+            {k: dict(v) for k, v in req.tiers.items()},
+            session,
         )
+        if not self.exchange.nodes.register(node):
+            log.warning("node %s of %s refused: its id is in use", req.node_id, account)
+            self._refuse(
+                session, req.id, "NODE_ID_IN_USE", NODE_CODES["NODE_ID_IN_USE"]
+            )
+            return
+        session.node = True
         log.info(
             "node %s of %s registered: %.3f CU/s of %s",
             req.node_id,

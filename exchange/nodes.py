@@ -22,6 +22,12 @@ first shard), and ``delivered_cu_per_second`` the CU of its delivered shards
 over the run time it reported for them (None before the first), to set
 against the ``cu_per_second`` it registered. ``busy`` is how many shards it
 runs now.
+
+A node id names one live node of an account: a ``register_node`` whose id is
+registered already by another connection of the account that is still open is
+refused with ``NODE_ID_IN_USE`` (`NODE_CODES`), and the node registered first
+keeps its capacity. The same connection may register its id again (to change
+its CU/s).
 """
 
 from __future__ import annotations
@@ -34,9 +40,15 @@ from exchange.sessions import Session
 from matching import Command, Engine, SetCapacity
 from matching.config import MAX_QTY
 
-__all__ = ["Node", "NodeStats", "Nodes", "lots_of"]
+__all__ = ["NODE_CODES", "Node", "NodeStats", "Nodes", "lots_of"]
 
 SECOND = 1_000_000_000
+
+NODE_CODES: dict[str, str] = {
+    "NODE_ID_IN_USE": "another live connection of the account has registered "
+    "a node with this id; give each node its own id",
+}
+"""The codes of ``register_node`` refusals beside the engine's and the wire's."""
 
 
 @dataclass(slots=True)
@@ -100,8 +112,15 @@ class Nodes:
         self._stats: dict[tuple[str, str], NodeStats] = {}
         self._busy: dict[tuple[str, str], int] = {}
 
-    def register(self, node: Node) -> None:
-        self._nodes[node.account, node.node_id] = node
+    def register(self, node: Node) -> bool:
+        """Register ``node``, or replace its own connection's earlier record;
+        False (nothing changes) when another connection holds its id."""
+        key = (node.account, node.node_id)
+        held = self._nodes.get(key)
+        if held is not None and held.session is not node.session:
+            return False
+        self._nodes[key] = node
+        return True
 
     def get(self, key: tuple[str, str]) -> Node | None:
         return self._nodes.get(key)

@@ -59,3 +59,11 @@ def test_readme_lists_every_job_error_code_with_its_meaning() -> None:
     text = README.read_text(encoding="utf-8")
     for code, meaning in JOB_CODES.items():
         assert f"| `{code}` | {meaning} |" in text
+
+
+def test_readme_lists_every_node_registration_code_with_its_meaning() -> None:
+    from exchange.nodes import NODE_CODES
+
+    text = README.read_text(encoding="utf-8")
+    for code, meaning in NODE_CODES.items():
+        assert f"| `{code}` | {meaning} |" in text

@@ -147,3 +147,40 @@ async def test_only_providers_register_nodes_of_classes_that_exist(
     assert consumer["code"] == "ROLE_NOT_ALLOWED"
     assert unknown["code"] == "UNKNOWN_CLASS"
     assert bad["code"] == "INVALID_FIELD"
+
+
+def listed_nodes(server: ServerProcess, account: str) -> list[tuple[str, float]]:
+    body = json.loads(urllib.request.urlopen(server.http + "/api/v1/nodes").read())
+    return [
+        (n["node_id"], n["cu_per_second"])
+        for n in body["nodes"]
+        if n["account"] == account
+    ]
+
+
+async def test_a_node_id_in_use_on_another_live_connection_is_refused_and_kept(
+    server: ServerProcess,
+) -> None:
+    async with connected(server.url) as first:
+        await first.login("carol")
+        await first.request("register_node", **register("dup"))
+        async with connected(server.url) as second:
+            await second.login("carol")
+            refused = await second.request(
+                "register_node", **register("dup", cu_per_second_milli=5_000)
+            )
+        # The refused connection closed: the first node is still registered,
+        # and may register its own id again.
+        again = await first.request(
+            "register_node", **register("dup", cu_per_second_milli=30_000)
+        )
+        kept = listed_nodes(server, "carol")
+    async with connected(server.url) as third:
+        await third.login("carol")
+        freed = await third.request("register_node", **register("dup"))
+
+    assert refused["code"] == "NODE_ID_IN_USE"
+    assert "give each node its own id" in refused["message"]
+    assert again["type"] == "ack"
+    assert kept == [("dup", 30.0)]
+    assert freed["type"] == "ack"
