@@ -38,6 +38,7 @@ from clients.cli_input import (
     seconds,
     whole,
 )
+from clients.cli_reach import unreachable
 from clients.config import ClientConfig, resolve
 from clients.jobs import MAX_BUDGET_CU
 
@@ -249,7 +250,9 @@ def run(args: argparse.Namespace) -> int:
     from clients.errors import ClientError, ConfigError, ServerError
 
     name = f"cux {args.command_name}"
+    config: ClientConfig | None = None
     try:
+        _refuse_empty_flags(args)
         config = resolve(
             url=args.url,
             key=args.key,
@@ -279,11 +282,25 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    except (ClientError, OSError, TimeoutError, aiohttp.ClientError) as exc:
+    except (OSError, TimeoutError, aiohttp.ClientError) as exc:
+        where = "the url given" if config is None else config.endpoint.ws
+        reason = unreachable(exc, args.timeout)
+        print(f"{name}: no cux server at {where}: {reason}", file=sys.stderr)
+        return 2
+    except ClientError as exc:
         print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _refuse_empty_flags(args: argparse.Namespace) -> None:
+    """An empty ``--url``, ``--key`` or ``--secret`` is a mistake (an unset
+    shell variable, say), not a wish for the environment's or the default."""
+    for flag in ("url", "key", "secret"):
+        value = getattr(args, flag)
+        if value is not None and not value.strip():
+            raise UsageError(f"--{flag} is empty: give one, or leave the flag out")
 
 
 def _stdout_closed() -> int:

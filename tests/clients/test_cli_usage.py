@@ -420,6 +420,53 @@ def not_cux() -> Iterator[NotCux]:
         yield server
 
 
+def test_no_server_on_the_port_exits_2_saying_nothing_listens_there() -> None:
+    done = cux("balance", *LOGIN)
+
+    assert done.returncode == 2
+    assert one_line(done) == (
+        "cux balance: no cux server at ws://127.0.0.1:9/ws: "
+        "nothing listens on port 9 of 127.0.0.1"
+    )
+
+
+def test_an_unknown_host_name_exits_2_naming_it() -> None:
+    done = cux("book", "cpu-SPOT", "--once", "--url", "nosuchhost.invalid:8700")
+
+    assert done.returncode == 2
+    assert one_line(done) == (
+        "cux book: no cux server at ws://nosuchhost.invalid:8700/ws: "
+        "the host name nosuchhost.invalid is not known"
+    )
+
+
+def test_wss_to_a_server_without_tls_exits_2_saying_the_handshake_failed(
+    not_cux: NotCux,
+) -> None:
+    done = cux("book", "cpu-SPOT", "--once", "--url", f"wss://127.0.0.1:{not_cux.port}")
+
+    assert done.returncode == 2
+    assert one_line(done).startswith(
+        f"cux book: no cux server at wss://127.0.0.1:{not_cux.port}/ws: "
+        "the TLS handshake failed"
+    )
+
+
+@pytest.mark.parametrize("flag", ["--url", "--key", "--secret"])
+def test_an_empty_connection_flag_exits_2_and_is_not_replaced_by_the_environment(
+    flag: str,
+) -> None:
+    given = dict(zip(LOGIN[::2], LOGIN[1::2], strict=True))
+    given[flag] = ""
+
+    done = cux("balance", *[part for pair in given.items() for part in pair])
+
+    assert done.returncode == 2
+    assert one_line(done) == (
+        f"cux balance: {flag} is empty: give one, or leave the flag out"
+    )
+
+
 def test_a_web_server_that_is_not_cux_exits_2_saying_so(not_cux: NotCux) -> None:
     url = f"http://127.0.0.1:{not_cux.port}/elsewhere"
 
