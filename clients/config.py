@@ -125,6 +125,9 @@ class ClientConfig:
     url: str
     key: str | None
     secret: str | None
+    config_path: Path | None = None
+    """The config file these settings were looked for in (None: the default
+    path), named when a setting is missing."""
 
     @property
     def endpoint(self) -> Endpoint:
@@ -140,7 +143,7 @@ class ClientConfig:
             raise ConfigError(
                 "this command needs a key and a secret: pass --key and --secret, "
                 "set CUX_KEY and CUX_SECRET, or write them into "
-                f"{default_config_path()}"
+                f"{self.config_path or default_config_path()}"
             )
         return self.key, self.secret
 
@@ -188,7 +191,10 @@ def resolve(
         merged[name] = flags[name] or from_env[name] or from_file.get(name)
     Endpoint.parse(merged["url"] or DEFAULT_URL)
     return ClientConfig(
-        url=merged["url"] or DEFAULT_URL, key=merged["key"], secret=merged["secret"]
+        url=merged["url"] or DEFAULT_URL,
+        key=merged["key"],
+        secret=merged["secret"],
+        config_path=config or default_config_path(env),
     )
 
 
@@ -212,13 +218,38 @@ def _file_settings(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     settings = _settings(raw, str(path), allow_profiles=True)
+    profiles = raw.get("profiles", {})
+    _check_profiles(profiles, path)
     if profile is not None:
-        profiles = raw.get("profiles", {})
-        if not isinstance(profiles, dict) or profile not in profiles:
+        if profile not in profiles:
             raise ConfigError(f"{path} has no [profiles.{profile}]")
         where = f"{path} [profiles.{profile}]"
         settings.update(_settings(profiles[profile], where, allow_profiles=False))
     return settings
+
+
+def _check_profiles(profiles: Any, path: Path) -> None:
+    """Refuse a ``profiles`` that is not tables of tables, whichever profile
+    is picked: a mistyped file is said, not half read."""
+    if not isinstance(profiles, dict):
+        raise ConfigError(
+            f"{path}: profiles must be tables [profiles.NAME], "
+            f"not {_toml_kind(profiles)}"
+        )
+    for name, table in profiles.items():
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{path}: profiles.{name} must be a table [profiles.{name}], "
+                f"not {_toml_kind(table)}"
+            )
+
+
+def _toml_kind(value: Any) -> str:
+    """What TOML calls the kind of ``value``."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+    if isinstance(value, list):
+        return "an array"
+    return kinds.get(type(value), "a date or time")
 
 
 def _settings(table: Any, where: str, *, allow_profiles: bool) -> dict[str, str]:

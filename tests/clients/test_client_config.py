@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,8 @@ def test_the_default_file_is_under_xdg_config_home_and_may_be_missing(
         ('kye = "alice"\n', "unknown keys kye"),
         ("key = 3\n", "key must be a string"),
         ("key = \n", "not valid TOML"),
+        ("profiles = 5\n", r"c\.toml: profiles must be tables .* not an integer"),
+        ("[profiles]\nbob = 3\n", r"c\.toml: profiles\.bob must be a table"),
     ],
 )
 def test_a_bad_config_file_names_the_problem(
@@ -134,3 +137,12 @@ def test_a_config_file_given_by_flag_must_exist(tmp_path: Path) -> None:
 def test_missing_credentials_say_where_to_set_them() -> None:
     with pytest.raises(ConfigError, match=r"--key and --secret.*CUX_KEY"):
         resolve(env={"CUX_CONFIG": "/nonexistent/c.toml"}).require_credentials()
+
+
+def test_missing_credentials_name_the_config_file_given_not_the_default(
+    tmp_path: Path,
+) -> None:
+    config = write(tmp_path / "mine.toml", 'url = "127.0.0.1:8700"\n')
+
+    with pytest.raises(ConfigError, match=f"write them into {re.escape(str(config))}$"):
+        resolve(config=config, env={}).require_credentials()
