@@ -47,6 +47,7 @@ import hmac
 import itertools
 import json
 import logging
+import os
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -70,14 +71,21 @@ log = logging.getLogger("cux.node")
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
-MAX_REFUSALS = 3
-"""Refused quotes in a row after which the node waits for news to re-quote."""
+REFUSAL_BACKOFF_INITIAL = 0.2
+"""Seconds before the first retry of a refused quote; each refusal in a row
+doubles it, up to the reconnect backoff's cap."""
 
 SHORTFALL_WINDOW_NS = 10_000_000_000
 """Shard run time (ns) over which delivery is compared with the registered CU/s."""
 
 FATAL_CODES = frozenset(
-    {"AUTH_FAILED", "ROLE_NOT_ALLOWED", "INVALID_FIELD", "UNKNOWN_CLASS"}
+    {
+        "AUTH_FAILED",
+        "ROLE_NOT_ALLOWED",
+        "INVALID_FIELD",
+        "UNKNOWN_CLASS",
+        "NODE_ID_IN_USE",
+    }
 )
 """Refusals that retrying cannot cure: `Node.run` raises them."""
 
@@ -94,8 +102,10 @@ class NodeConfig:
         resource_class: the class it sells (the instrument ``<class>-SPOT``
             and the class's futures).
         cost_micro_usd_per_hour: what an hour of the machine costs, µUSD.
-        lot_cu: CU in one lot of the class.
-        tick: the class's tick, µcr.
+        lot_cu: CU in one lot of the class, used only when the exchange's
+            listing (``GET /api/v1/instruments``) cannot be read; the
+            listing's value wins.
+        tick: the class's tick, µcr; like ``lot_cu``, only without a listing.
         lease_seconds: seconds of capacity the node sells at once, used to
             count its lots when the server's ack does not say them.
         base_bps: markup with nothing sold, basis points.
@@ -190,7 +200,14 @@ class Node:
         self.run_shard = run
         self._window_flops = 0
         self._window_ns = 0
+        self.lot_cu = config.lot_cu
+        self.tick = config.tick
         self._refusals = 0
+        self._refusal_backoff = Backoff(
+            REFUSAL_BACKOFF_INITIAL, config.backoff_max, config.seed
+        )
+        self._retry: asyncio.TimerHandle | None = None
+        self._stale = False
         self.drain_seconds = drain_seconds
         self.shards: Shards | None = None
         self.cu_per_second_milli = cu_per_second_milli
@@ -265,9 +282,9 @@ class Node:
         """The strategy at the current capacity."""
         c = self.config
         reservation = reservation_price(
-            c.cost_micro_usd_per_hour, self.cu_per_second_milli, c.lot_cu, c.tick
+            c.cost_micro_usd_per_hour, self.cu_per_second_milli, self.lot_cu, self.tick
         )
-        return Pricing(reservation, c.tick, c.base_bps, c.slope_bps)
+        return Pricing(reservation, self.tick, c.base_bps, c.slope_bps)
 
     async def run(self) -> None:
         """Connect, register and quote until `stop`, reconnecting on failure.
@@ -280,6 +297,7 @@ class Node:
         async with aiohttp.ClientSession() as http:
             self._http = http
             while not self._stopping.is_set():
+                why = "session ended"
                 try:
                     async with http.ws_connect(self.config.url, autoping=True) as ws:
                         await self._session(ws)
@@ -287,16 +305,16 @@ class Node:
                     if exc.code in FATAL_CODES:
                         log.error("the exchange refuses this node: %s", exc)
                         raise
-                    log.warning("session ended: %s", exc)
+                    why = f"session ended: {exc}"
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log.warning("connection to %s failed: %r", self.config.url, exc)
+                    why = connection_failure(self.config.url, exc)
                 except Exception:
                     # A bug in handling one message must not take the node down.
                     log.exception("session failed")
                 if self._stopping.is_set():
                     break
                 delay = self._backoff.next()
-                log.warning("reconnecting in %.2f s", delay)
+                log.warning("%s; reconnecting in %.1f s", why, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         log.info("node %s stopped", self.config.node_id)
@@ -320,6 +338,7 @@ class Node:
                 asyncio.shield(self._hello), self.config.request_timeout
             )
             await self._login(nonce)
+            await self._learn_spec()
             # Subscribed first: no lease can end unheard after the
             # registration's answer lists it.
             await self._request({"op": "subscribe", "channels": self._channels()})
@@ -346,6 +365,10 @@ class Node:
                     raise task.exception()  # type: ignore[misc]
             raise ConnectionError("the exchange closed the connection")
         finally:
+            if self._retry is not None:
+                self._retry.cancel()
+                self._retry = None
+            self.shards.forget("the connection closed; the exchange fails it")
             worker.cancel()
             for task in tasks:
                 task.cancel()
@@ -364,6 +387,34 @@ class Node:
         await self._request({"op": "cancel_all", "symbol": self.config.symbol})
         self.quote = None
         log.info("quotes cancelled on %s", self.config.symbol)
+
+    async def _learn_spec(self) -> None:
+        """Take the spot instrument's lot size and tick from the exchange's
+        listing; without one, keep the configured ones."""
+        c = self.config
+        try:
+            rows = await self._instruments()
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
+            log.warning(
+                "cannot read the listing of %s (%s): pricing lots of %d CU, tick %d",
+                c.symbol,
+                _http_reason(exc),
+                self.lot_cu,
+                self.tick,
+            )
+            return
+        for row in rows:
+            if row.get("symbol") == c.symbol and "lot_cu" in row and "tick" in row:
+                lot_cu, tick = int(row["lot_cu"]), int(row["tick"])
+                if (lot_cu, tick) != (c.lot_cu, c.tick):
+                    log.info(
+                        "%s: lots of %d CU, tick %d µcr (the exchange's listing)",
+                        c.symbol,
+                        lot_cu,
+                        tick,
+                    )
+                self.lot_cu, self.tick = lot_cu, tick
+                return
 
     def _channels(self) -> list[str]:
         return ["orders", "fills", "leases"]
@@ -433,7 +484,7 @@ class Node:
     def _lots_in(self, seconds: int) -> int:
         """Whole lots the node delivers in ``seconds`` at its registered rate."""
         cu = self.cu_per_second_milli * seconds // 1000
-        return cu // self.config.lot_cu
+        return cu // self.lot_cu
 
     async def _instruments(self) -> list[dict[str, Any]]:
         assert self._http is not None
@@ -449,6 +500,8 @@ class Node:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            if self._stale:
+                await self._resync()
             if self._reregister or self.futures.unregistered():
                 await self._register()
             await self._requote()
@@ -483,19 +536,38 @@ class Node:
                 quote.price, quote.qty = price, unsold
                 log.info("re-quoted %d lots at %d µcr", unsold, price)
         except RequestRefused as exc:
-            log.warning("quote refused: %s", exc)
-            await self._after_refusal()
+            self._after_refusal(exc)
         else:
             self._refusals = 0
+            self._refusal_backoff.reset()
 
-    async def _after_refusal(self) -> None:
+    def _after_refusal(self, exc: RequestRefused) -> None:
         """A quote was refused: the node's view was stale (a fill or a lease's
-        end on its way, the order filled or cancelled meanwhile). Let the
-        messages in flight arrive, take the quote's state from the server, and
-        try again — at most `MAX_REFUSALS` times in a row, then only when the
-        next fill or lease message comes."""
+        end on its way, the order filled or cancelled meanwhile, capacity the
+        node does not know is sold). After a backoff that doubles with each
+        refusal in a row, take the quote's state from the server — and on
+        ``INSUFFICIENT_CAPACITY`` the capacity and the live leases too, by
+        registering again — and quote again. A fill or a lease message
+        retries sooner."""
         self._refusals += 1
-        await asyncio.sleep(0.2)
+        delay = self._refusal_backoff.next()
+        log.warning(
+            "quote refused: %s (%d in a row); reading its state and quoting "
+            "again in %.1f s",
+            exc,
+            self._refusals,
+            delay,
+        )
+        self._stale = True
+        if exc.code == "INSUFFICIENT_CAPACITY":
+            self._reregister = True
+        if self._retry is not None:
+            self._retry.cancel()
+        self._retry = asyncio.get_running_loop().call_later(delay, self._dirty.set)
+
+    async def _resync(self) -> None:
+        """Take the spot quote's state from the server after a refusal."""
+        self._stale = False
         answer = await self._request({"op": "orders", "symbol": self.config.symbol})
         quote = self.quote
         open_orders = {str(o["order_id"]): o for o in answer.get("orders", [])}
@@ -505,8 +577,10 @@ class Node:
         else:
             assert quote is not None
             quote.price, quote.qty = int(found["price"]), int(found["leaves"])
-        if self._refusals < MAX_REFUSALS:
-            self._dirty.set()
+        if self._reregister:
+            # Its answer lists the live leases: what is sold, as the server
+            # counts it, less the ends heard before it comes.
+            self._ended_early = set()
 
     async def _place(self, price: int, qty: int) -> None:
         ack = await self._request(
@@ -571,7 +645,6 @@ class Node:
             self._ended_early.add(lease_id)
         # Any lease of the account that ends may free capacity: quote again,
         # even after refusals.
-        self._refusals = 0
         self._dirty.set()
 
     # -- requests and messages -----------------------------------------------------
@@ -626,6 +699,36 @@ class Node:
                 self.shards.received(message)
             elif kind == "shard_cancelled" and self.shards is not None:
                 self.shards.cancelled(int(message["shard_id"]))
+
+
+def connection_failure(url: str, exc: BaseException) -> str:
+    """A plain line for a failed or lost connection to ``url``."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot reach {url}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        return f"{url} refused the websocket: HTTP {exc.status} {exc.message}"
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {url} in time"
+    if isinstance(exc, ConnectionError | aiohttp.ClientError):
+        return f"connection to {url} lost: {exc or type(exc).__name__}"
+    if isinstance(exc, OSError):
+        return f"connection to {url} failed: {_os_reason(exc)}"
+    return f"connection to {url} failed: {exc or type(exc).__name__}"
+
+
+def _http_reason(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status} {exc.message}"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__
+
+
+def _os_reason(exc: OSError) -> str:
+    """``connection refused``: the system's words for the error, lower case."""
+    if exc.errno:
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
 
 
 def _hand_back(texts: list[str], tier: str, budget: Any) -> ShardOutcome:

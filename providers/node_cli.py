@@ -11,14 +11,18 @@ import asyncio
 import logging
 import re
 import signal
+import socket
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from providers.pricing import DEFAULT_GPU, SHIPPED
 
 __all__ = ["add_node_command"]
 
 _NODE_ID = re.compile(r"^[A-Za-z0-9_:-]{1,48}$")
+DEFAULT_LOT_CU = 100
+DEFAULT_TICK = 1
 MAX_MARKUP_BPS = 100_000
 """The highest markup a node may ask: ten times its reservation."""
 
@@ -114,15 +118,24 @@ def add_node_command(commands: Any) -> None:
     )
     node.add_argument(
         "--node-id",
-        default="node-1",
+        default=None,
         metavar="ID",
-        help="this node's name within the account (default: %(default)s)",
+        help="this node's name within the account, unique among its live nodes "
+        "(default: this machine's host name, as node-<host>)",
     )
     node.add_argument(
-        "--lot-cu", type=int, default=100, help="CU per lot (default: %(default)s)"
+        "--lot-cu",
+        type=int,
+        default=DEFAULT_LOT_CU,
+        help="CU per lot, only when the exchange's instrument listing cannot be "
+        "read; the listing's value wins (default: %(default)s)",
     )
     node.add_argument(
-        "--tick", type=int, default=1, help="the class's tick, µcr (default: 1)"
+        "--tick",
+        type=int,
+        default=DEFAULT_TICK,
+        help="the class's tick, µcr, only when the exchange's instrument listing "
+        "cannot be read; the listing's value wins (default: %(default)s)",
     )
     node.add_argument(
         "--probe-seconds",
@@ -163,28 +176,68 @@ def _node(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        check_flags(args)
         cost = _cost(args)
-        _check_markup(args.markup_min_bps, args.markup_max_bps)
-        if not _NODE_ID.match(args.node_id):
-            raise ValueError(f"--node-id must match {_NODE_ID.pattern}")
-        if args.lot_cu < 1 or args.tick < 1 or args.probe_seconds <= 0:
-            raise ValueError("--lot-cu, --tick and --probe-seconds must be positive")
-        if args.max_cu_per_second is not None and not (
-            0.001 <= args.max_cu_per_second <= 1e9
-        ):
-            raise ValueError("--max-cu-per-second must be from 0.001 to 10^9")
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         print(f"cux node: {exc}", file=sys.stderr)
         return 2
     return asyncio.run(_run(args, cost))
+
+
+def default_node_id() -> str:
+    """``node-<host name>``, cut to what a node id may hold: two machines of
+    one account get different ids without a flag."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname().split(".")[0])
+    return f"node-{host or 'host'}"[:48]
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Check the flags that are not the cost's, before anything loads, and
+    fill in the default node id.
+
+    Raises:
+        ValueError: a flag is out of range; the message names it.
+    """
+    _check_url(args.exchange)
+    if args.node_id is None:
+        args.node_id = default_node_id()
+    if not _NODE_ID.match(args.node_id):
+        raise ValueError(f"--node-id must match {_NODE_ID.pattern}")
+    _check_markup(args.markup_min_bps, args.markup_max_bps)
+    for flag, value in (("--lot-cu", args.lot_cu), ("--tick", args.tick)):
+        if value < 1:
+            raise ValueError(f"{flag} must be a positive whole number, not {value}")
+    for flag, seconds in (
+        ("--probe-seconds", args.probe_seconds),
+        ("--heartbeat-seconds", args.heartbeat_seconds),
+    ):
+        if not 0 < seconds <= 3600:
+            raise ValueError(f"{flag} must be above 0 and at most 3600, not {seconds}")
+    if args.max_cu_per_second is not None and not (
+        0.001 <= args.max_cu_per_second <= 1e9
+    ):
+        raise ValueError("--max-cu-per-second must be from 0.001 to 10^9")
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port out of range
+    except ValueError as exc:
+        raise ValueError(f"--exchange {url!r}: {exc}") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(
+            f"--exchange must be a ws:// or wss:// URL with a host, such as "
+            f"ws://127.0.0.1:8700/ws, not {url!r}"
+        )
 
 
 def _cost(args: argparse.Namespace) -> int:
     """The cost per hour, µUSD, from the one source the flags name.
 
     Raises:
-        ValueError: no single source, or a bad amount or series.
-        OSError: the series cannot be read.
+        ValueError: no single source, or a bad amount or series (one that
+            cannot be read too).
     """
     from providers.pricing import cost_per_hour, micro_usd, usd_per_hour_from_series
 
@@ -207,9 +260,15 @@ def _cost(args: argparse.Namespace) -> int:
     if args.price_series is None and args.price_gpu is not None:
         raise ValueError("--price-gpu needs --price-series")
     if args.price_series is not None:
-        usd = usd_per_hour_from_series(
-            args.price_series, args.price_statistic, args.price_gpu or DEFAULT_GPU
-        )
+        try:
+            usd = usd_per_hour_from_series(
+                args.price_series, args.price_statistic, args.price_gpu or DEFAULT_GPU
+            )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ValueError(
+                f"--price-series {args.price_series}: cannot read the file: {reason}"
+            ) from None
         return micro_usd(usd)
     if any(p is not None for p in parts):
         return cost_per_hour(*parts)
@@ -280,6 +339,13 @@ async def _run(args: argparse.Namespace, cost: int) -> int:
     try:
         await node.run()
     except RequestRefused as exc:
-        print(f"cux node: the exchange refused the node: {exc}", file=sys.stderr)
+        if exc.code == "NODE_ID_IN_USE":
+            print(
+                f"cux node: node id {args.node_id!r} is in use by another live node "
+                f"of account {args.key!r}: pass each node a distinct --node-id",
+                file=sys.stderr,
+            )
+        else:
+            print(f"cux node: the exchange refused the node: {exc}", file=sys.stderr)
         return 1
     return 0

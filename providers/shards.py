@@ -13,7 +13,8 @@ result is sent before drain returns (so before the connection closes); those
 still queued, and any that arrive meanwhile, are handed back with
 ``shard_failed``, so that the exchange sends them elsewhere at once. The queue
 belongs to one connection: when it drops, the exchange fails the node's shards
-itself, and the node forgets them.
+itself, and the node forgets them (`Shards.forget`). Every shard handed back
+or dropped is logged at WARNING with its id.
 """
 
 from __future__ import annotations
@@ -135,6 +136,16 @@ class Shards:
             )
         await self._hand_back_all()
 
+    def forget(self, reason: str) -> None:
+        """The connection is closing: log each shard dropped unfinished (the
+        one running, those queued), which the exchange fails itself."""
+        if self.running is not None and self.running not in self._cancelled:
+            log.warning("shard %d dropped while it ran: %s", self.running, reason)
+        while not self._queue.empty():
+            shard_id = int(self._queue.get_nowait()["shard_id"])
+            if shard_id not in self._cancelled:
+                log.warning("shard %d dropped before it ran: %s", shard_id, reason)
+
     async def _one(self, shard_id: int, message: dict[str, Any]) -> None:
         """Run a shard and send its result (or hand it back if it failed)."""
         texts = [str(t) for t in message["inputs"]]
@@ -182,6 +193,6 @@ class Shards:
             await self._request(
                 {"op": "shard_failed", "shard_id": shard_id, "reason": reason}
             )
-            log.info("shard %d handed back: %s", shard_id, reason)
+            log.warning("shard %d handed back: %s", shard_id, reason)
         except Exception as exc:
             log.warning("could not hand back shard %d: %s", shard_id, exc)

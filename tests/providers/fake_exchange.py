@@ -31,12 +31,15 @@ class FakeExchange:
         self.open_orders: dict[str, dict[str, Any]] = {}
         self.refuse: dict[str, str] = {}
         """Ops to answer with an error, and its code."""
+        self.instruments: list[dict[str, Any]] | None = None
+        """What ``GET /api/v1/instruments`` lists; None: it answers 404."""
         self._last_order = ""
         self.url = ""
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/ws", self._handle)
+        app.router.add_get("/api/v1/instruments", self._instruments)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -67,6 +70,11 @@ class FakeExchange:
         """Close the node's connection from the server's side."""
         assert self._ws is not None
         await self._ws.close()
+
+    async def _instruments(self, request: web.Request) -> web.Response:
+        if self.instruments is None:
+            raise web.HTTPNotFound()
+        return web.json_response({"instruments": self.instruments})
 
     async def _handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()

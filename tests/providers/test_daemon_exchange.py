@@ -369,3 +369,70 @@ def test_the_backoff_doubles_up_to_its_cap_with_seeded_jitter() -> None:
         assert ceiling / 2 <= delay <= ceiling
     backoff.reset()
     assert backoff.next() <= 1
+
+
+async def test_a_node_id_in_use_stops_the_node_with_the_refusal(
+    fake: FakeExchange,
+) -> None:
+    fake.refuse["register_node"] = "NODE_ID_IN_USE"
+
+    with pytest.raises(RequestRefused, match="NODE_ID_IN_USE"):
+        await asyncio.wait_for(make_node(fake).run(), 5)
+    assert fake.connections == 1
+
+
+async def test_refused_quotes_are_retried_after_reading_the_state_again(
+    fake: FakeExchange,
+) -> None:
+    fake.refuse["place"] = "INSUFFICIENT_CAPACITY"
+    node, task = await started(fake)
+    # More refusals in a row than the node once allowed itself (3), each
+    # followed by a read of its orders and a new registration.
+    await fake.wait_for("place", 5)
+    del fake.refuse["place"]
+    while node.quote is None:
+        await asyncio.sleep(0.01)
+    await stopped(node, task)
+
+    assert fake.connections == 1
+    assert len(fake.ops("orders")) >= 5
+    assert len(fake.ops("register_node")) >= 6
+
+
+async def test_the_node_prices_with_the_lot_and_tick_the_exchange_lists(
+    fake: FakeExchange,
+) -> None:
+    # 25 CU/s: 1,500 CU a 60 s lease, one lot of 1,000 CU.
+    fake.instruments = [
+        {"symbol": "cpu-SPOT", "kind": "spot", "lot_cu": 1_000, "tick": 10}
+    ]
+    node, task = await started(fake)
+    await stopped(node, task)
+
+    place = fake.ops("place")[0]
+    assert (node.lot_cu, node.tick) == (1_000, 10)
+    assert place["qty"] == 1
+    assert place["price"] % 10 == 0
+    assert place["price"] >= 1_120  # ten times the 100-CU lot's 112 µcr
+
+
+async def test_an_unreachable_exchange_is_logged_in_one_plain_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = NodeConfig(
+        url="ws://127.0.0.1:9/ws",
+        key="bob",
+        secret="bob-secret",
+        backoff_initial=0.01,
+        backoff_max=0.01,
+    )
+    node = Node(config, MILLI, TIERS)
+    task = asyncio.create_task(node.run())
+    while "reconnecting" not in caplog.text:
+        await asyncio.sleep(0.01)
+    await stopped(node, task)
+
+    line = next(r.getMessage() for r in caplog.records if "reconnecting" in r.message)
+    assert line.startswith(
+        "cannot reach ws://127.0.0.1:9/ws: connection refused; reconnecting in 0.0"
+    )

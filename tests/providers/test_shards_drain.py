@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import pytest
 
 from providers.jobs import JobBudget, JobReport
 from providers.shards import ShardOutcome, Shards
@@ -70,3 +71,33 @@ async def test_draining_sends_the_running_shards_result_and_hands_back_the_rest(
     ]
     assert shards.sent == 1
     worker.cancel()
+
+
+async def test_every_shard_handed_back_or_dropped_on_a_stop_is_logged_as_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def run(texts: list[str], tier: str, budget: JobBudget) -> ShardOutcome:
+        started.set()
+        release.wait(30)
+        return ShardOutcome(np.zeros((1, 384), "<f4"), JobReport([], 0, 1, 0))
+
+    shards = Shards(run, Exchange().request)
+    worker = asyncio.create_task(shards.work())
+    for shard_id in (1, 2):
+        shards.received(shard(shard_id))
+    await asyncio.to_thread(started.wait, 30)
+
+    # Shard 1 outlives the drain's time box; shard 2 is handed back; shard 3
+    # comes after the hand-back, as the connection closes.
+    await shards.drain(timeout=0.01)
+    shards.received(shard(3))
+    shards.forget("the connection closed")
+    worker.cancel()
+    release.set()
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "shard 2 handed back: the node is stopping" in warnings
+    assert "shard 1 dropped while it ran: the connection closed" in warnings
+    assert "shard 3 dropped before it ran: the connection closed" in warnings
