@@ -69,6 +69,10 @@ is 700, 10, 10): the young generation is collected every 10,000 allocations
 net of frees rather than 700, and the older ones less often."""
 
 
+SHUTDOWN_SECONDS = 5.0
+"""How long requests still running when the server has stopped are waited for."""
+
+
 class Metrics:
     """The server's Prometheus metrics, in a registry of its own."""
 
@@ -299,7 +303,15 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
         raise
     await exchange.start()
     settle_heap()
-    runner = web.AppRunner(exchange.app(), handle_signals=False, access_log=None)
+    # Once the sequencer has stopped, every reply has been delivered and every
+    # websocket closed; a request still waiting then waits for a sequencer
+    # that failed, and is cut off rather than waited for (aiohttp: 60 s).
+    runner = web.AppRunner(
+        exchange.app(),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+    )
     await runner.setup()
     sites = [web.SockSite(runner, sock) for sock in sockets]
     for site in sites:
@@ -312,6 +324,13 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
     waiter = asyncio.ensure_future(stop.wait())
     await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)
 
+    # A second SIGTERM or SIGINT while shutting down ends the process at once.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+    if exchange.sequencer.failed is not None:
+        log.error(
+            "the sequencer failed, so the server stops: %r", exchange.sequencer.failed
+        )
     log.info("shutting down")
     for site in sites:
         await site.stop()
@@ -320,8 +339,9 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
     failed.cancel()
     waiter.cancel()
     if exchange.sequencer.failed is not None:
+        exc = exchange.sequencer.failed
         print(
-            f"cux serve: stopped after a failure: {exchange.sequencer.failed}",
+            f"cux serve: stopped: the sequencer failed ({type(exc).__name__}: {exc})",
             file=sys.stderr,
         )
         return 1

@@ -67,10 +67,10 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The server's own knobs; see the module docstring for their meaning."""
 
     fsync: Literal["batch", "interval", "none"] = "batch"
-    snapshot_every: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    snapshot_every: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] = 100_000
     heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
-    rate_limit: Annotated[int, msgspec.Meta(ge=1)] = 500
-    max_queue: Annotated[int, msgspec.Meta(ge=10)] = 10_000
+    rate_limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 500
+    max_queue: Annotated[int, msgspec.Meta(ge=10, le=10_000_000)] = 10_000
     login_failures: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 20
     login_failure_seconds: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 60.0
     clock_start: Annotated[int, msgspec.Meta(ge=0, le=2**62)] | None = None
@@ -96,9 +96,10 @@ class AccountSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A whole server configuration file."""
+    """A whole server configuration file: one or more classes (a market with
+    none would list no instrument)."""
 
-    classes: list[ResourceClass]
+    classes: Annotated[list[ResourceClass], msgspec.Meta(min_length=1)]
     accounts: list[AccountSettings] = []
     server: ServerSettings = ServerSettings()
     dispatch: DispatchSettings = DispatchSettings()

@@ -25,6 +25,8 @@ __all__ = [
     "MAX_AMOUNT",
     "MAX_BATCH_MS",
     "MAX_LABEL",
+    "MAX_LEASE_SECONDS",
+    "MAX_LOT_CU",
     "MAX_PRICE",
     "MAX_QTY",
     "MAX_TIME",
@@ -55,13 +57,19 @@ HOUR: Final = 3_600_000_000_000
 """One hour in ns: futures windows start on whole hours and last whole hours."""
 MAX_BATCH_MS: Final = 3_600_000
 """The longest interval between two batch auctions, in ms (one hour)."""
+MAX_LOT_CU: Final = 1_000_000_000
+"""The most compute units in one lot: a lot's FLOPs (10^18) fit in 64 bits."""
+MAX_LEASE_SECONDS: Final = 366 * 24 * 3600
+"""The longest a spot lease may stay valid, in seconds (a leap year)."""
 
 ClassName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 Bps = Annotated[int, msgspec.Meta(ge=0, le=1000)]
-Positive = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=7 * 24 * 3600)]
 Hours = Annotated[int, msgspec.Meta(ge=0, le=7 * 24)]
 BatchMs = Annotated[int, msgspec.Meta(ge=1, le=MAX_BATCH_MS)]
+LotCu = Annotated[int, msgspec.Meta(ge=1, le=MAX_LOT_CU)]
+Tick = Annotated[int, msgspec.Meta(ge=1, le=MAX_PRICE)]
+LeaseSeconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_LEASE_SECONDS)]
 SpotPhase = Literal["pre_open", "continuous", "batch", "halted", "closed"]
 
 
@@ -92,11 +100,13 @@ class ResourceClass(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     Attributes:
         name: lower-case name, e.g. ``cpu`` or ``gpu-h100``.
-        lot_cu: compute units in one lot.
-        tick: price increment, in µcr per lot.
+        lot_cu: compute units in one lot, 1 to `MAX_LOT_CU`.
+        tick: price increment, in µcr per lot, 1 to `MAX_PRICE` (a price is a
+            multiple of the tick).
         taker_fee_bps: fee of the order that takes liquidity, in basis points.
         maker_fee_bps: fee of the resting order, in basis points.
-        lease_seconds: how long a spot lease stays valid after its trade.
+        lease_seconds: how long a spot lease stays valid after its trade, 1 to
+            `MAX_LEASE_SECONDS`.
         spot_phase: the phase the spot instrument starts in.
         batch_interval_ms: the time between two auctions in the ``batch``
             phase, unless the phase change names another.
@@ -104,11 +114,11 @@ class ResourceClass(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     name: ClassName
-    lot_cu: Positive
-    tick: Positive
+    lot_cu: LotCu
+    tick: Tick
     taker_fee_bps: Bps = 0
     maker_fee_bps: Bps = 0
-    lease_seconds: Positive = 300
+    lease_seconds: LeaseSeconds = 300
     spot_phase: SpotPhase = "continuous"
     batch_interval_ms: BatchMs = 1000
     futures: FuturesTerms | None = None

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from journal_flow import Flow, flip_byte, frame_offsets, segments, write_journal
+
+from matching.config import MarketConfig, ResourceClass
 
 REPO = Path(__file__).resolve().parents[2]
 CUX = Path(sys.executable).with_name("cux")
@@ -141,3 +144,26 @@ def test_replay_warns_about_a_torn_tail_and_reports_the_records_before_it(
     assert result.returncode == 0
     assert json.loads(result.stdout)["last_seq"] == flow.engine.seq - 1
     assert "ignoring a torn tail" in result.stderr
+
+
+def test_replay_of_a_journal_whose_market_is_now_refused_exits_2_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older cux took a lease of 10^23 s; its journal is refused, not a
+    traceback from a state hash that cannot be encoded."""
+    config = MarketConfig(
+        classes=[ResourceClass("cpu", lot_cu=100, tick=1, lease_seconds=10**23)]
+    )
+    monkeypatch.setattr("matching.engine.load_market", lambda raw: config)
+    flow = Flow(seed=3, config=config)
+    write_journal(tmp_path, [flow.opening()], config=config)
+
+    result = cux("replay", tmp_path)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("cux replay: ")
+    assert result.stderr.endswith(
+        "Expected `int` <= 31622400 - at `$.config.classes[0].lease_seconds`\n"
+    )

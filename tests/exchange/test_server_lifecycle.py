@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import signal
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +163,41 @@ def test_a_server_stopped_as_soon_as_it_listens_still_stops_gracefully(
         server = ServerProcess(config, tmp_path / "data")
         assert server.stop() == 0, server.text
         assert "cux serve: stopped" in server.text
+
+
+FAILING_STATE_HASH = """
+from matching import Engine
+
+
+def _fail(self):
+    raise OverflowError("int too big to serialize")
+
+
+Engine.state_hash = _fail
+"""
+
+
+def test_a_sequencer_that_fails_ends_cux_serve_with_an_error_and_exit_1(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A bug in the sequencer (here a state hash that cannot be computed, as an
+    out-of-range config once caused) stops the server instead of leaving it
+    running without a sequencer, deaf to SIGTERM."""
+    fault = tmp_path / "fault"
+    fault.mkdir()
+    (fault / "sitecustomize.py").write_text(FAILING_STATE_HASH, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(fault))
+    server = ServerProcess(write_config(tmp_path), tmp_path / "data")
+
+    url = f"{server.http}/health?state_hash=1"
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(url, timeout=60).read()
+    rc = server.proc.wait(60)
+    server.stop()
+
+    assert rc == 1, server.text
+    assert "ERROR cux.server: the sequencer failed, so the server stops" in server.text
+    assert server.text.endswith(
+        "cux serve: stopped: the sequencer failed "
+        "(OverflowError: int too big to serialize)\n"
+    )

@@ -120,3 +120,57 @@ def test_a_data_path_that_is_a_file_is_named_in_one_line(tmp_path: Path) -> None
 
     assert done.returncode == 2
     assert done.stderr == f"cux serve: the data folder {data} is a file, not a folder\n"
+
+
+CLASS = """
+[[classes]]
+name = "big"
+lot_cu = 100
+tick = 1
+"""
+
+OUT_OF_RANGE = {
+    "lease_seconds": (
+        "lease_seconds = 99999999999999999999999",
+        "Expected `int` <= 31622400 - at `$.classes[1].lease_seconds`",
+    ),
+    "lot_cu": (
+        "lot_cu = 99999999999999999999",
+        "Expected `int` <= 1000000000 - at `$.classes[1].lot_cu`",
+    ),
+    "tick": (
+        "tick = 99999999999999999999999",
+        "Expected `int` <= 1000000000000 - at `$.classes[1].tick`",
+    ),
+}
+
+
+@pytest.mark.parametrize("field", sorted(OUT_OF_RANGE))
+def test_a_class_field_past_the_engine_limit_is_one_line_naming_it_and_exit_2(
+    tmp_path: Path, field: str
+) -> None:
+    line, message = OUT_OF_RANGE[field]
+    lines = "\n".join(
+        line if row.startswith(f"{field} =") else row for row in CLASS.splitlines()
+    )
+    if not lines.count(field):
+        lines += "\n" + line
+    config = write_config(tmp_path, extra=lines)
+
+    done = serve("--config", config, "--data", tmp_path / "data")
+
+    assert done.returncode == 2
+    assert done.stderr == f"cux serve: {config}: {message}\n"
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_config_of_no_classes_is_refused_at_start_up(tmp_path: Path) -> None:
+    config = tmp_path / "cux.toml"
+    config.write_text("classes = []\n", encoding="utf-8")
+
+    done = serve("--config", config, "--data", tmp_path / "data")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"cux serve: {config}: Expected `array` of length >= 1 - at `$.classes`\n"
+    )
