@@ -540,7 +540,8 @@ async def _job_submit(args: argparse.Namespace, config: ClientConfig) -> int:
                 f"({exc.message}): split them into several jobs"
             ) from None
         if args.no_wait:
-            _print(args, {"job_id": job_id}, f"job {job_id} submitted")
+            # The id alone, so that `id=$(cux job submit ... --no-wait)` works.
+            _print(args, {"job_id": job_id}, job_id)
             return 0
         job = await _follow(cux, job_id, len(inputs), quiet=args.json)
         _print(args, job_json(job, embeddings=args.embeddings), job_table(job))

@@ -487,6 +487,7 @@ def test_trade_tif_ioc_leaves_nothing_resting_and_fok_fills_all_or_nothing(
 def test_job_submit_with_an_unknown_tier_exits_2_naming_the_tiers(
     server: ServerProcess, desk: Desk, tmp_path: Path
 ) -> None:
+    place(server, desk.seller, [(desk.symbol, "sell", 1, 1000)])
     inputs = tmp_path / "inputs.txt"
     inputs.write_text("a text\n", encoding="utf-8")
 
@@ -526,6 +527,25 @@ def test_job_submit_on_a_lease_passes_its_tier_and_job_get_shows_it(
     )
     # No node serves the desk, so the job fails at once; what it was is the point.
     assert job["status"] in ("running", "failed")
+
+
+def test_job_submit_no_wait_prints_only_the_id_for_a_script_to_take(
+    server: ServerProcess, desk: Desk, tmp_path: Path
+) -> None:
+    place(server, desk.seller, [(desk.symbol, "sell", 1, 1000)])
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("a text\n", encoding="utf-8")
+
+    done = cux(
+        *("job", "submit", str(inputs), "--symbol", desk.symbol, "--no-wait"),
+        *("--max-price", "1000", "--budget-cu", "1", *as_(server, desk.buyer)),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().isdigit(), done.stdout
+    assert done.stdout == done.stdout.strip() + "\n"
+    got = cux("job", "get", done.stdout.strip(), "--json", *as_(server, desk.buyer))
+    assert ok_json(got)["job_id"] == done.stdout.strip()
 
 
 def test_job_texts_too_big_for_one_request_exit_2_and_are_not_sent(
