@@ -66,7 +66,22 @@ class JobRoutes:
             return _error(
                 413, WireCode.FRAME_TOO_LARGE.value, "a job is at most 64 KiB"
             )
-        text = await request.text()
+        # The bytes, decoded here as UTF-8 whatever the Content-Type says: a
+        # charset aiohttp does not know, or another encoding, is no job.
+        body = await request.read()
+        if len(body) > MAX_FRAME:
+            return _error(
+                413, WireCode.FRAME_TOO_LARGE.value, "a job is at most 64 KiB"
+            )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return _error(
+                400,
+                WireCode.INVALID_FIELD.value,
+                f"the body is not UTF-8: byte {body[exc.start]:#04x} at offset "
+                f"{exc.start}",
+            )
         key = self.authenticate(request, text)
         if isinstance(key, web.Response):
             return key
@@ -79,11 +94,12 @@ class JobRoutes:
             req = _submit.decode(
                 msgspec.json.encode({**raw, "op": "submit_job", "id": 0})
             )
+        except msgspec.ValidationError as exc:
+            # First: a ValidationError is a DecodeError too, yet the body is JSON.
+            return _error(400, WireCode.INVALID_FIELD.value, str(exc))
         except msgspec.DecodeError as exc:
             message = f"the body is not JSON: {exc}"
             return _error(400, WireCode.INVALID_FIELD.value, message)
-        except msgspec.ValidationError as exc:
-            return _error(400, WireCode.INVALID_FIELD.value, str(exc))
         outcome: asyncio.Future[JobRun | JobRefused] = (
             asyncio.get_running_loop().create_future()
         )

@@ -263,6 +263,64 @@ def test_a_job_whose_body_is_not_json_is_refused_saying_so(
     assert reply.body["message"].startswith("the body is not JSON: ")
 
 
+def signed_body_headers(body: bytes) -> dict[str, str]:
+    """rest-buyer's signature of a job POST with ``body`` (as UTF-8 with
+    replacement, which no server accepts for a body that is not UTF-8)."""
+    stamp = str(time.time_ns())
+    message = f"{stamp}\nPOST\n/api/v1/jobs\n{body.decode(errors='replace')}"
+    signature = hmac.new(
+        b"rest-buyer-secret", message.encode(), hashlib.sha256
+    ).hexdigest()
+    return {
+        "X-Cux-Key": "rest-buyer",
+        "X-Cux-Timestamp": stamp,
+        "X-Cux-Signature": signature,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"\xff", "application/json", "the body is not UTF-8: byte 0xff at offset 0"),
+        (b'{"inputs": ["a"]}', "application/json; charset=nope", None),
+        (b'{"inputs": ["a"]}', "application/json; charset=utf-16", None),
+        (
+            b'{"inputs": ["caf\xe9"]}',
+            "text/plain; charset=latin-1",
+            "the body is not UTF-8: byte 0xe9 at offset 16",
+        ),
+    ],
+)
+def test_a_job_body_is_read_as_utf8_whatever_its_charset_and_never_a_500(
+    server: ServerProcess, body: bytes, content_type: str, message: str | None
+) -> None:
+    headers = {**signed_body_headers(body), "Content-Type": content_type}
+
+    reply = http_send(server.http + "/api/v1/jobs", "POST", body, headers)
+
+    assert reply.status == 400
+    assert reply.body["code"] == "INVALID_FIELD"
+    if message is not None:
+        assert reply.body["message"] == message
+    else:  # UTF-8 JSON, read as such: refused for what it lacks, not its charset
+        assert "not UTF-8" not in reply.body["message"]
+    assert " ERROR " not in server.text
+
+
+def test_a_job_of_valid_json_with_a_wrong_field_is_refused_naming_the_field(
+    server: ServerProcess,
+) -> None:
+    body = b'{"max_price": 40}'
+
+    reply = http_send(
+        server.http + "/api/v1/jobs", "POST", body, signed_body_headers(body)
+    )
+
+    assert reply.status == 400
+    assert reply.body["code"] == "INVALID_FIELD"
+    assert reply.body["message"] == "Object missing required field `symbol`"
+
+
 def test_the_openapi_description_is_json_naming_every_route(
     server: ServerProcess,
 ) -> None:
