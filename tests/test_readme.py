@@ -1,5 +1,6 @@
 """The README's reference tables stay in step with the code."""
 
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import msgspec
 
 from exchange.protocol import WIRE_CODES
 from exchange.rest import HTTP_CODES
+from exchange.sessions import PRIVATE_CHANNELS
 from exchange.settings import Settings
 from matching.codes import CODES
 
@@ -67,3 +69,27 @@ def test_readme_lists_every_node_registration_code_with_its_meaning() -> None:
     text = README.read_text(encoding="utf-8")
     for code, meaning in NODE_CODES.items():
         assert f"| `{code}` | {meaning} |" in text
+
+
+def test_readme_lists_every_private_channel() -> None:
+    text = README.read_text(encoding="utf-8")
+
+    for channel in sorted(PRIVATE_CHANNELS):
+        assert f"| `{channel}` | private |" in text
+
+
+def test_the_files_readmes_own_steps_make_are_ignored_by_git() -> None:
+    text = README.read_text(encoding="utf-8")
+    made = ["cux-data/journal", "texts.txt"]
+    assert "--data cux-data" in text
+    assert "> texts.txt" in text
+
+    done = subprocess.run(
+        ["git", "check-ignore", *made],
+        cwd=README.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.stdout.split() == made
