@@ -60,7 +60,7 @@ __all__ = [
     "load",
 ]
 
-Key = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
+Key = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9_.@-]{1,64}\Z")]
 
 
 class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

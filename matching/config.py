@@ -62,7 +62,7 @@ MAX_LOT_CU: Final = 1_000_000_000
 MAX_LEASE_SECONDS: Final = 366 * 24 * 3600
 """The longest a spot lease may stay valid, in seconds (a leap year)."""
 
-ClassName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+ClassName = Annotated[str, msgspec.Meta(pattern=r"\A[a-z0-9][a-z0-9-]{0,31}\Z")]
 Bps = Annotated[int, msgspec.Meta(ge=0, le=1000)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=7 * 24 * 3600)]
 Hours = Annotated[int, msgspec.Meta(ge=0, le=7 * 24)]

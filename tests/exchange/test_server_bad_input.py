@@ -76,8 +76,11 @@ def ping_of(size: int) -> str:
 
 BAD_FRAME, FIELD = WireCode.BAD_FRAME.value, WireCode.INVALID_FIELD.value
 INT64 = "Expected `int` <= 9223372036854775807"
-ORDER_ID = "Expected `str` matching regex '^(0|[1-9][0-9]{0,17})$' - at `$.order_id`"
-LABEL = "Expected `str` matching regex '^[ -~]{1,64}$'"
+# msgspec writes the pattern as Python's repr: each backslash doubled.
+ORDER_ID = (
+    r"Expected `str` matching regex '\\A(0|[1-9][0-9]{0,17})\\Z' - at `$.order_id`"
+)
+LABEL = r"Expected `str` matching regex '\\A[ -~]{1,64}\\Z'"
 CASES = [
     Bad("not JSON", "hello", BAD_FRAME, None),
     Bad("empty", "", BAD_FRAME, None),
@@ -139,6 +142,14 @@ CASES = [
         FIELD, message=ORDER_ID),
     Bad("order id in other digits", frame(op="cancel", order_id="١٢"), FIELD,
         message=ORDER_ID),
+    # `$` would match before the newline: "1\n" must not cancel order 1.
+    Bad("order id with a trailing newline", frame(op="cancel", order_id="1\n"),
+        FIELD, message=ORDER_ID),
+    Bad("job id with a trailing newline", frame(op="get_job", job_id="1\n"), FIELD,
+        message=ORDER_ID.replace("order_id", "job_id")),
+    Bad("client order id with a trailing newline",
+        place(client_order_id="line\n"), FIELD,
+        message=LABEL + " - at `$.client_order_id`"),
     Bad("order id of 19 digits", frame(op="cancel", order_id="1" * 19), FIELD,
         message=ORDER_ID),
     Bad("order id unknown", frame(op="cancel", order_id="999999"),

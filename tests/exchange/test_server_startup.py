@@ -174,3 +174,30 @@ def test_a_config_of_no_classes_is_refused_at_start_up(tmp_path: Path) -> None:
     assert done.stderr == (
         f"cux serve: {config}: Expected `array` of length >= 1 - at `$.classes`\n"
     )
+
+
+NEWLINE_NAMES = {
+    "class name": (
+        '\n[[classes]]\nname = "big\\n"\nlot_cu = 1\ntick = 1\n',
+        r"Expected `str` matching regex '\\A[a-z0-9][a-z0-9-]{0,31}\\Z' - at "
+        "`$.classes[1].name`",
+    ),
+    "account key": (
+        '\n[[accounts]]\nkey = "dave\\n"\nsecret = "s"\n',
+        r"Expected `str` matching regex '\\A[A-Za-z0-9_.@-]{1,64}\\Z' - at "
+        "`$.accounts[4].key`",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NEWLINE_NAMES))
+def test_a_name_with_a_trailing_newline_is_refused_at_start_up(
+    tmp_path: Path, case: str
+) -> None:
+    extra, message = NEWLINE_NAMES[case]
+    config = write_config(tmp_path, extra=extra)
+
+    done = serve("--config", config, "--data", tmp_path / "data")
+
+    assert done.returncode == 2
+    assert done.stderr == f"cux serve: {config}: {message}\n"
