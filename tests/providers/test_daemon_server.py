@@ -1,7 +1,8 @@
 """``cux node`` against a real ``cux serve``: it registers, quotes, re-quotes
 after a real fill and leaves an empty book behind on SIGTERM; started again
 while a lease it sold lives, it quotes the rest until the lease ends; a class
-the server does not have stops it."""
+the server does not have stops it; it prices with the class's own lot and
+tick; a second node with the same id stops and the first keeps quoting."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from server_harness import ROOT, ServerProcess, connected, write_config
+
+from providers.node_cli import default_node_id
+
+GPU = """
+[[classes]]
+name = "gpu"
+lot_cu = 1000
+tick = 10
+"""
 
 
 def asks(server: ServerProcess) -> list[list[int]]:
@@ -186,7 +196,7 @@ def test_a_node_process_quotes_on_a_real_server_and_re_quotes_after_a_fill(
         try:
             [[price, lots]] = wait_until(lambda: asks(server))
             nodes = server.get("/api/v1/nodes").body["nodes"]
-            assert [n["node_id"] for n in nodes] == ["node-1"]
+            assert [n["node_id"] for n in nodes] == [default_node_id()]
 
             reply = asyncio.run(buy(server.url, 1))
             assert reply["type"] == "ack", reply
@@ -204,3 +214,41 @@ def test_a_node_process_quotes_on_a_real_server_and_re_quotes_after_a_fill(
 
         assert node.returncode == 0, output
         assert asks(server) == []
+
+
+def test_a_second_node_with_the_same_id_exits_1_and_the_first_keeps_quoting_gpu(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, extra=GPU)
+    with ServerProcess(config, tmp_path / "data") as server:
+
+        def gpu_asks() -> list[list[int]]:
+            book: dict[str, Any] = server.get("/api/v1/book/gpu-SPOT").body
+            return book["asks"]  # type: ignore[no-any-return]
+
+        first = start_node(server, "--class", "gpu")
+        try:
+            # Priced on the class's tick of 10 and its 1,000-CU lots.
+            [[price, lots]] = wait_until(gpu_asks)
+            second = start_node(server, "--class", "gpu")
+            try:
+                output, _ = second.communicate(timeout=120)
+            finally:
+                if second.poll() is None:
+                    second.kill()
+                    second.wait()
+            after = gpu_asks()
+            nodes = server.get("/api/v1/nodes").body["nodes"]
+        finally:
+            status, first_output = stopped(first)
+
+    assert price % 10 == 0
+    assert second.returncode == 1, output
+    assert (
+        f"cux node: node id '{default_node_id()}' is in use by another live node "
+        "of account 'bob': pass each node a distinct --node-id"
+    ) in output
+    assert after == [[price, lots]]
+    assert [n["node_id"] for n in nodes] == [default_node_id()]
+    assert "quote refused" not in first_output
+    assert status == 0, first_output
