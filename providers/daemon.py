@@ -12,7 +12,13 @@ rest. A fill on its order marks lots sold; a spot lease of the account that
 ends frees its lots; either way the node re-quotes (amend: new leaves and a
 new price, since the markup rises with utilisation). When the CU/s it
 delivers falls short of what it registered, it registers the lower figure and
-re-quotes.
+re-quotes. It prices lots of the size and on the tick the exchange lists for
+the spot instrument (``GET /api/v1/instruments``); the configured ones only
+stand in when the listing cannot be read. A refused quote is retried after a
+backoff, once its order's state is read again (and, after
+``INSUFFICIENT_CAPACITY``, its capacity and the live leases, by registering
+again). A node id that another live node of the account holds
+(``NODE_ID_IN_USE``) stops the node.
 
 It pings every ``heartbeat_seconds``; a connection that drops or stops
 answering is re-opened after an exponential backoff (capped, with jitter from
