@@ -308,7 +308,7 @@ class Node:
                     async with http.ws_connect(self.config.url, autoping=True) as ws:
                         await self._session(ws)
                 except RequestRefused as exc:
-                    if exc.code in FATAL_CODES:
+                    if exc.code in FATAL_CODES and not self._own_stale_id(exc):
                         log.error("the exchange refuses this node: %s", exc)
                         raise
                     why = f"session ended: {exc}"
@@ -324,6 +324,17 @@ class Node:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         log.info("node %s stopped", self.config.node_id)
+
+    def _own_stale_id(self, exc: RequestRefused) -> bool:
+        """Whether ``exc`` is this node's own id held by its earlier connection.
+
+        After a network cut the exchange may still take the old connection
+        for alive until it misses its heartbeats, and refuse the id meanwhile
+        (``NODE_ID_IN_USE``). A node that has registered before retries with
+        its backoff until the old connection is dropped; only a node that
+        never registered stops, since then another node holds the id.
+        """
+        return exc.code == "NODE_ID_IN_USE" and self.registrations > 0
 
     # -- one connection ----------------------------------------------------------
 

@@ -381,6 +381,23 @@ async def test_a_node_id_in_use_stops_the_node_with_the_refusal(
     assert fake.connections == 1
 
 
+async def test_a_reconnected_node_whose_old_connection_still_holds_its_id_retries(
+    fake: FakeExchange,
+) -> None:
+    node, task = await started(fake)
+    # The exchange has not yet dropped the old connection: it holds the id.
+    fake.refuse["register_node"] = "NODE_ID_IN_USE"
+
+    await fake.drop()
+    await fake.wait_for("register_node", 3)  # refused twice, retried each time
+    del fake.refuse["register_node"]
+    await fake.wait_for("place", 2)
+    await stopped(node, task)
+
+    assert fake.connections >= 4
+    assert len(fake.ops("register_node")) >= 4
+
+
 async def test_refused_quotes_are_retried_after_reading_the_state_again(
     fake: FakeExchange,
 ) -> None:
