@@ -19,8 +19,9 @@ level of either side comes first). A flush costs O(changed levels × log levels)
 for the full channel and for every depth channel: a depth window's edge moves
 by at most one rank per level added or deleted, so only that many unchanged
 levels can cross it, and they are found between the old and the new edge.
-The checksum's text is kept per level, and the top levels' text is rebuilt
-only when a change reaches them.
+The checksum's text is kept per level, and the top levels' text and the
+checksum are rebuilt only when a change reaches them and a message (or a
+reader) needs the checksum: with nobody subscribed to the book, not at all.
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ class BookFeed:
     Attributes:
         symbol: the instrument.
         seqs: each channel's last sequence number, by depth (None: full).
-        checksum: the checksum of the mirrored book.
+        checksum: the checksum of the mirrored book (a property).
         dirty: whether a level was touched since the last flush.
     """
 
     __slots__ = (
+        "_checksum",
         "_depths",
         "_keys",
         "_labels",
@@ -108,7 +110,6 @@ class BookFeed:
         "_signs",
         "_tops",
         "_touched",
-        "checksum",
         "dirty",
         "seqs",
         "symbol",
@@ -124,7 +125,9 @@ class BookFeed:
         self._qty: tuple[dict[int, int], dict[int, int]] = ({}, {})
         self._keys = (SortedList(), SortedList())
         self._labels: tuple[dict[int, str], dict[int, str]] = ({}, {})
-        self._tops = ["", ""]
+        # None: the top levels changed since the text was built.
+        self._tops: list[str | None] = ["", ""]
+        self._checksum: int | None = None
         self._touched: tuple[set[int], set[int]] = (set(), set())
         self._signs = (-1, 1)
         self._rescan = [False, False]
@@ -135,8 +138,19 @@ class BookFeed:
                 self._qty[side][price] = qty
                 self._keys[side].add(sign * price)
                 self._labels[side][sign * price] = f"{price}:{qty}"
-            self._tops[side] = self._top_text(side)
-        self.checksum = zlib.crc32(f"{self._tops[BUY]}|{self._tops[SELL]}".encode())
+            self._tops[side] = None
+
+    @property
+    def checksum(self) -> int:
+        """The checksum of the mirrored book's top levels (see `checksum`)."""
+        crc = self._checksum
+        if crc is None:
+            tops = self._tops
+            for side in (BUY, SELL):
+                if tops[side] is None:
+                    tops[side] = self._top_text(side)
+            crc = self._checksum = zlib.crc32(f"{tops[BUY]}|{tops[SELL]}".encode())
+        return crc
 
     # -- what changed -----------------------------------------------------------
 
@@ -216,8 +230,7 @@ class BookFeed:
             return []
 
         if top_changed:
-            self.checksum = zlib.crc32(f"{self._tops[BUY]}|{self._tops[SELL]}".encode())
-        crc = self.checksum
+            self._checksum = None
         channel = "book." + self.symbol
         out = []
         seqs = self.seqs
@@ -227,7 +240,7 @@ class BookFeed:
                 seqs[depth] = seq
                 if listening is None or listening(channel, depth):
                     message = BookMessage(
-                        self.symbol, seq, bids, asks, crc, depth=depth
+                        self.symbol, seq, bids, asks, self.checksum, depth=depth
                     )
                     out.append(Publication(channel, depth, None, encode(message)))
         return out
@@ -284,7 +297,7 @@ class BookFeed:
                 self._window(side, changes, old_edges[i], depth, updates[i + 1][side])
         if best > old_top:
             return False
-        self._tops[side] = self._top_text(side)
+        self._tops[side] = None
         return True
 
     def _window(

@@ -6,9 +6,16 @@ and reads (a book snapshot, a balance, an order list), which see the engine
 exactly between two commands. Work is taken in batches: the batch's commands
 are applied, their journal records appended in one write (group commit), and
 the next batch is applied while the disk works. Replies and market data are
-delivered by a second task, strictly in engine order, and only once the journal
-is durable through the commands they follow: a client never hears of anything
-that a crash could undo.
+delivered strictly in engine order, and only once the journal is durable
+through the commands they follow: a client never hears of anything that a crash
+could undo.
+
+Both run as plain callbacks of the event loop, not tasks: the first `submit`
+of a turn schedules one batch for the end of what the loop already has ready
+(so the requests read in the same turn share it), and a batch's durability
+delivers every batch that is then complete, oldest first. At a few thousand
+orders a second batches are small, and a task's wake-up for each would cost
+more than applying the batch.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +66,7 @@ class Work:
 
 @dataclass(slots=True)
 class _Batch:
-    durable: Awaitable[None] | None
+    durable: asyncio.Future[None] | None
     outputs: list[tuple[Work, Any, list[Any]]] = field(default_factory=list)
 
 
@@ -102,19 +109,26 @@ class Sequencer:
         self.on_commands = on_commands
         self.failed: BaseException | None = None
         self._inbox: deque[Work] = deque()
-        self._wake = asyncio.Event()
-        self._batches: asyncio.Queue[_Batch | None] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # True while a batch is scheduled with the loop.
+        self._scheduled = False
+        # Batches applied but not delivered yet, oldest first.
+        self._pending: deque[_Batch] = deque()
         self._since_snapshot = 0
-        self._snapshots: set[asyncio.Task[None]] = set()
+        self._snapshots: set[asyncio.Future[None]] = set()
         self._stopping = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._applying = True
+        self._drained: asyncio.Future[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
 
     # -- the inbox --------------------------------------------------------------
 
     def submit(self, work: Work) -> None:
         """Queue ``work``; its reply comes in engine order."""
         self._inbox.append(work)
-        self._wake.set()
+        if not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
 
     @property
     def backlog(self) -> int:
@@ -123,41 +137,59 @@ class Sequencer:
     # -- running ----------------------------------------------------------------
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._apply_loop(), name="cux-sequencer"),
-            asyncio.create_task(self._deliver_loop(), name="cux-deliver"),
-            asyncio.create_task(self._tick_loop(), name="cux-ticker"),
-        ]
+        self._loop = asyncio.get_running_loop()
+        self._ticker = asyncio.create_task(self._tick_loop(), name="cux-ticker")
+        if self._inbox and not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
 
     async def stop(self) -> None:
         """Apply what is queued, wait until it is durable and delivered, stop."""
         self._stopping = True
-        self._wake.set()
-        apply_task, deliver_task, tick_task = self._tasks
-        tick_task.cancel()
-        await asyncio.gather(apply_task, deliver_task, return_exceptions=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self._drained = asyncio.get_running_loop().create_future()
+        self._check_drained()
+        await self._drained
         if self._snapshots:
             await asyncio.gather(*self._snapshots, return_exceptions=True)
 
-    async def _apply_loop(self) -> None:
+    def _run(self) -> None:
+        """Apply one batch; schedule the next if more work waits."""
+        self._scheduled = False
+        if not self._applying:
+            return
         try:
-            while True:
-                if not self._inbox:
-                    if self._stopping:
-                        break
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                self._batches.put_nowait(self._apply_batch())
+            if self._inbox:
+                self._pending.append(self._apply_batch())
                 self._maybe_snapshot()
-                # Let the delivery task and the connections run between batches.
-                await asyncio.sleep(0)
+                self._deliver()
         except BaseException as exc:  # a bug or a journal failure: stop serving
             self.failed = exc
+            self._applying = False
             log.exception("the sequencer stopped")
-            raise
-        finally:
-            self._batches.put_nowait(None)
+            self._check_drained()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if self._inbox:
+            # Let the deliveries and the connections run between batches.
+            self._scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._run)
+        else:
+            self._check_drained()
+
+    def _check_drained(self) -> None:
+        """Finish `stop` once nothing is left to apply or deliver."""
+        drained = self._drained
+        if drained is None or drained.done():
+            return
+        if (not self._inbox or not self._applying) and not self._pending:
+            # Work submitted from now on (cancels on disconnect while the
+            # connections close) is not applied, as the journal is closing.
+            self._applying = False
+            drained.set_result(None)
 
     def _apply_batch(self) -> _Batch:
         engine = self.engine
@@ -193,7 +225,10 @@ class Sequencer:
                     work.applied(events)
                 except Exception:
                     log.exception("an applied hook failed")
-        durable = self.journal.append(records) if records else None
+        if not records:
+            return _Batch(None, outputs)
+        durable = asyncio.ensure_future(self.journal.append(records))
+        durable.add_done_callback(self._durable)
         return _Batch(durable, outputs)
 
     def _record(self, seq: int, ts: int, command: Command) -> Any:
@@ -215,18 +250,25 @@ class Sequencer:
         if not self._stopping:
             self._maybe_snapshot()
 
-    async def _deliver_loop(self) -> None:
-        while True:
-            batch = await self._batches.get()
-            if batch is None:
-                return
-            if batch.durable is not None:
-                try:
-                    await batch.durable
-                except BaseException as exc:
-                    self.failed = exc
-                    log.critical("the journal failed; nothing more is acknowledged")
-                    raise
+    def _durable(self, _: asyncio.Future[None]) -> None:
+        self._deliver()
+        self._check_drained()
+
+    def _deliver(self) -> None:
+        """Deliver the batches whose records are durable, oldest first, up to
+        the first that is not."""
+        pending = self._pending
+        while pending:
+            batch = pending[0]
+            durable = batch.durable
+            if durable is not None:
+                if not durable.done():
+                    return
+                error = durable.exception()
+                if error is not None:
+                    self._journal_failed(error)
+                    return
+            pending.popleft()
             for work, result, publications in batch.outputs:
                 if work.reply is not None:
                     try:
@@ -235,6 +277,17 @@ class Sequencer:
                         log.exception("a reply failed")
                 if publications:
                     self.publish(publications)
+
+    def _journal_failed(self, error: BaseException) -> None:
+        """Nothing more is delivered, nor applied: the server must stop."""
+        if self.failed is None:
+            self.failed = error
+            log.critical("the journal failed; nothing more is acknowledged")
+        self._applying = False
+        for batch in self._pending:
+            if batch.durable is not None and batch.durable.done():
+                batch.durable.exception()  # seen: this is its report
+        self._pending.clear()
 
     async def _tick_loop(self) -> None:
         """Send a `Tick` when a timer of the engine is due (at least once a

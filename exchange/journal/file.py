@@ -1,12 +1,13 @@
 """`FileJournal`: the journal as local append-only files, with group commit.
 
 The event loop side lives here: `FileJournal.append` encodes the records at
-once, in call order, queues them and returns a future; one drain task takes
-everything queued so far as one group and hands it to the writer thread
-(`exchange.journal.writer`), which writes it with one ``write`` and, under the
-``batch`` policy, one fsync. Appends made while a group is on its way to disk
-form the next group, so the more the disk lags, the larger the groups: one
-fsync per group, not per append.
+once, in call order, queues them and returns a future. When no group is on its
+way to disk, everything queued so far becomes one group, handed to the writer
+thread (`exchange.journal.writer`), which writes it with one ``write`` and,
+under the ``batch`` policy, one fsync, and answers the loop once; the answer
+completes the group's futures and sends the next group. Appends made while a
+group is on its way to disk form the next group, so the more the disk lags,
+the larger the groups: one fsync per group, not per append.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 from exchange.journal.errors import JournalConfigMismatch, JournalError
 from exchange.journal.forked import EncodedSnapshot
@@ -33,7 +34,7 @@ from exchange.journal.snapshots import (
     prune_snapshots,
     write_snapshot_bytes,
 )
-from exchange.journal.writer import FsyncPolicy, SegmentWriter
+from exchange.journal.writer import FsyncPolicy, SegmentWriter, WriterThread
 from matching import Engine, MarketConfig, SequenceError
 
 __all__ = ["FileJournal"]
@@ -117,7 +118,7 @@ class FileJournal(Journal):
             segment_bytes,
             fsync_fd,
         )
-        self._io = ThreadPoolExecutor(1, thread_name_prefix="cux-journal")
+        self._io = WriterThread("cux-journal")
         self._snapshot_io = ThreadPoolExecutor(1, thread_name_prefix="cux-snapshot")
         self._lock_fd: int | None = None
         self._open = False
@@ -125,7 +126,8 @@ class FileJournal(Journal):
         self._failure: JournalError | None = None
         self._next_seq = 1
         self._queue: list[_Entry] = []
-        self._drainer: asyncio.Task[None] | None = None
+        # The group the writer thread is writing, if any.
+        self._writing: list[_Entry] | None = None
         self._sync_timer: asyncio.TimerHandle | None = None
         self._rotate = False
         self._snapshot_seq = 0
@@ -233,36 +235,41 @@ class FileJournal(Journal):
 
     def _enqueue(self, entry: _Entry) -> None:
         self._queue.append(entry)
-        if self._drainer is None:
-            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+        if self._writing is None:
+            self._write_next(asyncio.get_running_loop())
 
-    async def _drain(self) -> None:
-        """Write the queue group by group until it is empty."""
+    def _write_next(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the next group to the writer thread; `_written` answers."""
+        group = self._writing = self._take_group()
+        data = b"".join(e.data for e in group)
+        sync = any(e.sync for e in group)
+        first = group[0]
+        self._io.call(
+            loop,
+            self._written,
+            self._writer.write,
+            data,
+            first.first_seq,
+            first.rotate,
+            sync,
+        )
+
+    def _written(self, due: float | None, error: BaseException | None) -> None:
+        """The writer thread's answer for the group it was given."""
+        group = self._writing
+        assert group is not None
+        self._writing = None
+        if error is not None:
+            self._fail(error, group)
+            return
+        for entry in group:
+            if not entry.done.done():
+                entry.done.set_result(None)
         loop = asyncio.get_running_loop()
-        try:
-            while self._queue:
-                group = self._take_group()
-                data = b"".join(e.data for e in group)
-                sync = any(e.sync for e in group)
-                try:
-                    due = await loop.run_in_executor(
-                        self._io,
-                        self._writer.write,
-                        data,
-                        group[0].first_seq,
-                        group[0].rotate,
-                        sync,
-                    )
-                except Exception as exc:
-                    self._fail(exc, group)
-                    return
-                for entry in group:
-                    if not entry.done.done():
-                        entry.done.set_result(None)
-                if due is not None and self.fsync == "interval":
-                    self._arm_sync_timer(loop, due)
-        finally:
-            self._drainer = None
+        if due is not None and self.fsync == "interval":
+            self._arm_sync_timer(loop, due)
+        if self._queue:
+            self._write_next(loop)
 
     def _take_group(self) -> list[_Entry]:
         """The queued entries up to (not including) the next that rotates."""
@@ -290,7 +297,7 @@ class FileJournal(Journal):
         self._enqueue(entry)
         return entry.done
 
-    def _fail(self, exc: Exception, group: list[_Entry]) -> None:
+    def _fail(self, exc: BaseException, group: list[_Entry]) -> None:
         """A write or fsync failed: fail what waits, refuse every later append.
 
         After a failed fsync the file's state on disk is unknown, so the
@@ -411,14 +418,30 @@ class FileJournal(Journal):
                 self._sync_timer = None
             if self._snapshots:
                 await asyncio.gather(*self._snapshots, return_exceptions=True)
-            await loop.run_in_executor(self._io, self._writer.close)
+            closed = loop.create_future()
+            self._io.call(loop, _answer(closed), self._writer.close)
+            await closed
             self._shutdown()
         _log.info("journal %s closed at record %d", self.folder, self._next_seq - 1)
 
     def _shutdown(self) -> None:
-        self._io.shutdown(wait=False)
+        self._io.stop()
         self._snapshot_io.shutdown(wait=False)
         self._unlock()
+
+
+def _answer(future: asyncio.Future[Any]) -> Callable[[Any, BaseException | None], None]:
+    """A `WriterThread` answer that completes ``future``."""
+
+    def answer(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    return answer
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

@@ -1,25 +1,28 @@
 """The journal's open segment: appends, rotation and fsync, in one worker thread.
 
-`SegmentWriter` is touched only from the journal's single writer thread, one
-call at a time, so it needs no lock and its calls happen in the order the event
-loop submitted them. It never decides what to write, only how: the event loop
-side (`exchange.journal.file`) forms the groups.
+`SegmentWriter` is touched only from the journal's single writer thread
+(`WriterThread`), one call at a time, so it needs no lock and its calls happen
+in the order the event loop submitted them. It never decides what to write,
+only how: the event loop side (`exchange.journal.file`) forms the groups.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from exchange.journal.format import encode_header, segment_name
 from exchange.journal.snapshots import sync_folder
 from matching import MarketConfig
 
-__all__ = ["FsyncPolicy", "SegmentWriter"]
+__all__ = ["FsyncPolicy", "SegmentWriter", "WriterThread"]
 
 _log = logging.getLogger("cux.journal")
 
@@ -142,6 +145,69 @@ class SegmentWriter:
         self.unsynced = True
         self.folder_unsynced = True
         _log.info("journal: new segment %s", path.name)
+
+
+Answer = Callable[[Any, BaseException | None], None]
+"""Called on the event loop with a call's result, or None and its exception."""
+
+
+class WriterThread:
+    """One thread that makes blocking calls in order and answers the event loop.
+
+    A call costs one hand-off each way: the thread takes it from a queue, and
+    its answer is one `call_soon_threadsafe` (no executor futures, locks or
+    extra callbacks, as `run_in_executor` has). The thread starts with the
+    first call and is a daemon: a call it was making at exit was never
+    answered, so nothing it wrote had been acknowledged.
+
+    Args:
+        name: the thread's name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def call(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        answer: Answer,
+        function: Callable[..., Any],
+        *args: Any,
+    ) -> None:
+        """Run ``function(*args)`` in the thread after the calls before it;
+        then ``answer`` runs on ``loop``."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=self.name, daemon=True
+            )
+            self._thread.start()
+        self._calls.put((loop, answer, function, args))
+
+    def stop(self) -> None:
+        """End the thread once the calls before this are made."""
+        if self._thread is not None:
+            self._calls.put(None)
+            self._thread = None
+
+    def _run(self) -> None:
+        calls = self._calls
+        while True:
+            item = calls.get()
+            if item is None:
+                return
+            loop, answer, function, args = item
+            error: BaseException | None = None
+            result = None
+            try:
+                result = function(*args)
+            except BaseException as exc:  # the loop decides; the thread goes on
+                error = exc
+            try:
+                loop.call_soon_threadsafe(answer, result, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                return
 
 
 def _write_all(fd: int, data: bytes) -> None:

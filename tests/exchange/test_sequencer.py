@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from exchange.marketdata import MarketData
@@ -64,3 +64,77 @@ async def test_a_snapshot_being_written_holds_the_next_back_until_it_is_done() -
     finally:
         journal.release.set()
         await sequencer.stop()
+
+
+class HeldAppends:
+    """A journal whose appends are durable only when the test says so, in
+    any order."""
+
+    def __init__(self) -> None:
+        self.appends: list[asyncio.Future[None]] = []
+
+    def append(self, records: Sequence[Any]) -> asyncio.Future[None]:
+        done = asyncio.get_running_loop().create_future()
+        self.appends.append(done)
+        return done
+
+
+async def test_replies_come_in_engine_order_when_a_later_batch_is_durable_first() -> (
+    None
+):
+    engine = Engine(CONFIG)
+    journal = HeldAppends()
+    sequencer = Sequencer(engine, journal, MarketData(engine), lambda _: None)
+    sequencer.start()
+    replies: list[str] = []
+
+    def replier(name: str) -> Callable[[Any], None]:
+        return lambda _: replies.append(name)
+
+    for name in "ab":
+        sequencer.submit(Work(command=OpenAccount(name), reply=replier(name)))
+        await asyncio.sleep(0)
+    sequencer.submit(Work(read=lambda e: e.seq, reply=replier("read")))
+    await asyncio.sleep(0)
+    assert len(journal.appends) == 2
+
+    journal.appends[1].set_result(None)
+    await asyncio.sleep(0)
+    assert replies == []
+
+    journal.appends[0].set_result(None)
+    await asyncio.sleep(0)
+    assert replies == ["a", "b", "read"]
+    await sequencer.stop()
+
+
+async def test_a_journal_failure_stops_the_replies_and_stop_still_returns() -> None:
+    engine = Engine(CONFIG)
+    journal = HeldAppends()
+    sequencer = Sequencer(engine, journal, MarketData(engine), lambda _: None)
+    sequencer.start()
+    replies: list[Any] = []
+    for name in "ab":
+        sequencer.submit(Work(command=OpenAccount(name), reply=replies.append))
+        await asyncio.sleep(0)
+    failure = OSError("disk full")
+
+    journal.appends[0].set_exception(failure)
+    journal.appends[1].set_result(None)
+    await asyncio.wait_for(sequencer.stop(), 5)
+
+    assert replies == []
+    assert sequencer.failed is failure
+
+
+async def test_work_submitted_after_stop_is_not_applied() -> None:
+    engine = Engine(CONFIG)
+    journal = SlowSnapshots()
+    sequencer = Sequencer(engine, journal, MarketData(engine), lambda _: None)
+    sequencer.start()
+    await apply(sequencer, OpenAccount("a"))
+    await sequencer.stop()
+
+    sequencer.submit(Work(command=OpenAccount("b")))
+    await asyncio.sleep(0)
+    assert engine.seq == 1
