@@ -44,8 +44,8 @@ ClientError
     │                      ACCOUNT_EXISTS, INVALID_AMOUNT, UNKNOWN_ESCROW,
     │                      ESCROW_LOCKED
     └── JobError           UNKNOWN_JOB, INVALID_JOB, UNKNOWN_TIER,
-        │                  JOB_UNFILLED, JOBS_UNAVAILABLE, JOB_ENDED,
-        │                  UNKNOWN_SHARD, REPORT_REJECTED
+        │                  JOB_UNFILLED, BUDGET_TOO_SMALL, JOBS_UNAVAILABLE,
+        │                  JOB_ENDED, UNKNOWN_SHARD, REPORT_REJECTED
         └── LeaseError     UNKNOWN_LEASE, LEASE_IN_USE, LEASE_EXHAUSTED,
                            LEASE_FIRM, INVALID_LEASE_END
 ```
@@ -273,6 +273,7 @@ _CLASSES: Final[dict[str, type[ServerError]]] = {
         "INVALID_JOB",
         "UNKNOWN_TIER",
         "JOB_UNFILLED",
+        "BUDGET_TOO_SMALL",
         "JOBS_UNAVAILABLE",
         "JOB_ENDED",
         "UNKNOWN_SHARD",

@@ -89,7 +89,7 @@ from matching import (
 )
 from matching.config import MAX_QTY
 from matching.leases import FLOPS_PER_CU, flops_capacity
-from providers.jobs import JobBudget, full_depth_flops, plan_inputs
+from providers.jobs import InputReport, JobBudget, full_depth_flops, plan_inputs
 from providers.metering import MINILM_L6
 
 if TYPE_CHECKING:
@@ -116,6 +116,33 @@ class JobRefused(Exception):
 
 
 Done = Callable[[JobRun | JobRefused], None]
+
+
+def _check_affords_a_layer(
+    budget_cu: int, full_flops: int, plans: list[InputReport]
+) -> None:
+    """Refuse a budget that leaves an input no layer: it would end ``done``
+    with no FLOPs and no embedding worth the name, and the fee paid.
+
+    An input's share is ``budget × its full-depth cost ÷ the job's``, and its
+    full-depth cost is ``layers ×`` one layer's, so one layer of every input
+    needs ``job's full-depth cost ÷ layers`` FLOPs of budget, rounded up to
+    the CU.
+
+    Raises:
+        JobRefused: ``BUDGET_TOO_SMALL``, naming the budget that would do.
+    """
+    starved = sum(1 for p in plans if p.layers == 0)
+    if not starved:
+        return
+    need = -(-full_flops // (MINILM_L6.layers * FLOPS_PER_CU))
+    raise JobRefused(
+        "BUDGET_TOO_SMALL",
+        f"budget_cu {budget_cu} affords no layer for {starved} of the "
+        f"{len(plans)} inputs: one layer of every input needs budget_cu {need} "
+        f"or more (all {MINILM_L6.layers} layers of every input: budget_cu "
+        f"{-(-full_flops // FLOPS_PER_CU)})",
+    )
 
 
 class Dispatcher:
@@ -172,6 +199,7 @@ class Dispatcher:
         full = full_depth_flops(tokens)
         budget = JobBudget(req.budget_cu * FLOPS_PER_CU, full)
         plans = plan_inputs(tokens, req.tier, budget)
+        _check_affords_a_layer(req.budget_cu, full, plans)
         run = JobRun(
             0,
             account,

@@ -34,6 +34,8 @@ __all__ = ["JOB_CODES", "JobRequests"]
 JOB_CODES: dict[str, str] = {
     "UNKNOWN_TIER": "no quality tier has this name",
     "JOB_UNFILLED": "no capacity was on offer at or below the job's max_price",
+    "BUDGET_TOO_SMALL": "the budget affords no layer for some input; the "
+    "message says how much one layer of every input needs",
     "JOBS_UNAVAILABLE": "this exchange cannot count tokens, so it runs no jobs",
     "JOB_ENDED": "the job has already ended",
     "LEASE_IN_USE": "a named lease is running another job; wait for it to end",

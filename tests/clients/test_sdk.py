@@ -425,6 +425,7 @@ CLASS_OF: dict[str, type[ServerError]] = {
     # the job requests' (JOB_CODES)
     "UNKNOWN_TIER": JobError,
     "JOB_UNFILLED": JobError,
+    "BUDGET_TOO_SMALL": JobError,
     "JOBS_UNAVAILABLE": JobError,
     "JOB_ENDED": JobError,
     "LEASE_IN_USE": LeaseError,

@@ -30,7 +30,7 @@ from dispatch_harness import (
 )
 from server_harness import ServerProcess, connected
 
-from providers.jobs import JobBudget, plan_inputs
+from providers.jobs import JobBudget, full_depth_flops, plan_inputs
 from providers.runtime import run_job
 from providers.tokens import TokenCounter
 
@@ -228,3 +228,35 @@ def test_jobs_over_rest_submit_read_list_and_refuse_bad_requests(
     assert refused["float budget"][1]["code"] == "INVALID_FIELD"
     assert refused["not an object"] == 400
     assert refused["ended"] == 409
+
+
+def test_a_job_whose_budget_affords_no_layer_is_refused_before_anything_is_bought(
+    tmp_path: Path,
+) -> None:
+    """1,000 lines of about 60 characters cost far more than 5 CU for one layer
+    each: without the check the job ran every input to 0 layers and the
+    consumer paid the fee for nothing."""
+    line = "the quick brown fox jumps over the lazy dog, twice"
+    texts = [f"line {i}: {line}" for i in range(1000)]
+    full = full_depth_flops(TokenCounter().count(texts))
+    need, every_layer = -(-full // (6 * 10**9)), -(-full // 10**9)
+
+    async def submit(url: str) -> dict[str, Any]:
+        async with connected(url, "alice") as alice:
+            return await alice.request(
+                "submit_job", symbol=SYMBOL, inputs=texts, max_price=40, budget_cu=5
+            )
+
+    with ServerProcess(write_config(tmp_path), tmp_path / "data") as server:
+        before = server.get("/health").body["seq"]
+        reply = asyncio.run(submit(server.url))
+        after = server.get("/health").body["seq"]
+
+    assert reply["type"] == "error"
+    assert reply["code"] == "BUDGET_TOO_SMALL"
+    assert reply["message"] == (
+        "budget_cu 5 affords no layer for 1000 of the 1000 inputs: one layer of "
+        f"every input needs budget_cu {need} or more (all 6 layers of every "
+        f"input: budget_cu {every_layer})"
+    )
+    assert after == before  # no job opened, no order placed
