@@ -87,6 +87,7 @@ from matching import (
     RecordUsage,
     Trade,
 )
+from matching.codes import CODES
 from matching.config import MAX_QTY
 from matching.leases import FLOPS_PER_CU, flops_capacity
 from providers.jobs import InputReport, JobBudget, full_depth_flops, plan_inputs
@@ -182,14 +183,21 @@ class Dispatcher:
         engine = self.exchange.engine
         inst = engine.instruments.get(req.symbol)
         if inst is None:
-            raise JobRefused(Code.UNKNOWN_SYMBOL.value, "no instrument has this symbol")
+            message = f"{CODES[Code.UNKNOWN_SYMBOL]}: {req.symbol!r}"
+            raise JobRefused(Code.UNKNOWN_SYMBOL.value, message)
         if req.tier not in TIERS:
             raise JobRefused(
                 "UNKNOWN_TIER", f"tier must be one of {', '.join(sorted(TIERS))}"
             )
-        if (req.max_price is None) == (req.leases is None):
+        if req.max_price is None and req.leases is None:
             raise JobRefused(
-                "INVALID_FIELD", "a job needs either max_price (a job order) or leases"
+                "INVALID_FIELD",
+                "a job needs max_price (a job order) or leases: neither was given",
+            )
+        if req.max_price is not None and req.leases is not None:
+            raise JobRefused(
+                "INVALID_FIELD",
+                "a job takes max_price (a job order) or leases, not both",
             )
         if req.max_price is not None and inst.window is not None:
             raise JobRefused(

@@ -323,7 +323,12 @@ class Gateway:
         def reply(events: list[Event]) -> None:
             rejection = _rejection(events)
             if rejection is not None:
-                session.send(encode(rejection_message(req.id, rejection)))
+                error = rejection_message(req.id, rejection)
+                if error.code == Code.UNKNOWN_SYMBOL.value:
+                    # Named, as cancel_all, orders and subscribe name it.
+                    message = f"{error.message}: {req.symbol!r}"
+                    error = ErrorMessage(req.id, error.code, message)
+                session.send(encode(error))
                 return
             order_id = next(e.order_id for e in events if type(e) is OrderAccepted)
             if session.closed:

@@ -93,7 +93,19 @@ OPENAPI: Final[dict[str, Any]] = {
         ),
         "/api/v1/account": _get("The signed-in account's balances", _SIGNED, "Account"),
         "/api/v1/orders": _get(
-            "The signed-in account's open orders", _SIGNED, "Orders"
+            "The signed-in account's open orders",
+            [
+                *_SIGNED,
+                {
+                    "name": "symbol",
+                    "in": "query",
+                    "required": False,
+                    "description": "only the orders of this instrument; one that "
+                    "is not listed is UNKNOWN_SYMBOL (404)",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "Orders",
         ),
     },
     "components": {

@@ -125,6 +125,12 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return _response({"code": code, "message": message}, status)
 
 
+def _unknown_symbol(symbol: str) -> web.Response:
+    """404 ``UNKNOWN_SYMBOL`` naming ``symbol``, as the websocket names it."""
+    message = f"{CODES[Code.UNKNOWN_SYMBOL]}: {symbol!r}"
+    return _error(404, Code.UNKNOWN_SYMBOL.value, message)
+
+
 class Api:
     """The REST handlers of one exchange."""
 
@@ -207,7 +213,7 @@ class Api:
 
         levels = await self._read(read)
         if levels is None:
-            return _error(404, Code.UNKNOWN_SYMBOL.value, CODES[Code.UNKNOWN_SYMBOL])
+            return _unknown_symbol(symbol)
         seq, bids, asks, checksum = levels
         return _response(
             {
@@ -249,7 +255,7 @@ class Api:
 
         rows = await self._read(read)
         if rows is None:
-            return _error(404, Code.UNKNOWN_SYMBOL.value, CODES[Code.UNKNOWN_SYMBOL])
+            return _unknown_symbol(symbol)
         if rows == ():
             intervals = ", ".join(map(str, marketdata.candle_intervals))
             message = f"interval must be one of {intervals} seconds"
@@ -262,7 +268,16 @@ class Api:
         return await self._signed(request, self._account_body)
 
     async def orders(self, request: web.Request) -> web.Response:
-        return await self._signed(request, self._orders_body)
+        """The account's open orders; ``?symbol=`` keeps those of one
+        instrument (``UNKNOWN_SYMBOL``, 404, for one that is not listed)."""
+        key = self.authenticate(request, "")
+        if isinstance(key, web.Response):
+            return key
+        symbol = request.query.get("symbol")
+        body = await self._read(self._orders_body(key, symbol))
+        if body is None:
+            return _unknown_symbol(str(symbol))
+        return _response(body)
 
     def _account_body(self, key: str) -> Callable[[Engine], Any]:
         def read(engine: Engine) -> dict[str, Any]:
@@ -279,11 +294,21 @@ class Api:
 
         return read
 
-    def _orders_body(self, key: str) -> Callable[[Engine], Any]:
-        def read(engine: Engine) -> dict[str, Any]:
+    def _orders_body(
+        self, key: str, symbol: str | None
+    ) -> Callable[[Engine], dict[str, Any] | None]:
+        def read(engine: Engine) -> dict[str, Any] | None:
+            if symbol is not None and symbol not in engine.instruments:
+                return None
             number = engine.ledger.index(key)
             orders = sorted(engine.orders.values(), key=lambda o: o.order_id)
-            return {"orders": [order_info(o) for o in orders if o.account == number]}
+            return {
+                "orders": [
+                    order_info(o)
+                    for o in orders
+                    if o.account == number and symbol in (None, o.symbol)
+                ]
+            }
 
         return read
 

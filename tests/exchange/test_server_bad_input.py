@@ -81,6 +81,7 @@ ORDER_ID = (
     r"Expected `str` matching regex '\\A(0|[1-9][0-9]{0,17})\\Z' - at `$.order_id`"
 )
 LABEL = r"Expected `str` matching regex '\\A[ -~]{1,64}\\Z'"
+NOPE = "no instrument has this symbol: 'nope-SPOT'"
 CASES = [
     Bad("not JSON", "hello", BAD_FRAME, None),
     Bad("empty", "", BAD_FRAME, None),
@@ -169,6 +170,19 @@ CASES = [
     Bad("counterparty no account", place(tif="IOC", counterparties=["bob", "zzz"]),
         Code.UNKNOWN_ACCOUNT.value,
         message="no account has this name: 'zzz' (in counterparties)"),
+    Bad("place of an unknown symbol", place(symbol="nope-SPOT"),
+        Code.UNKNOWN_SYMBOL.value, message=NOPE),
+    Bad("job of an unknown symbol",
+        frame(op="submit_job", symbol="nope-SPOT", inputs=["a"], budget_cu=1,
+              max_price=9),
+        Code.UNKNOWN_SYMBOL.value, message=NOPE),
+    Bad("job with neither max_price nor leases",
+        frame(op="submit_job", symbol="cpu-SPOT", inputs=["a"], budget_cu=1), FIELD,
+        message="a job needs max_price (a job order) or leases: neither was given"),
+    Bad("job with both max_price and leases",
+        frame(op="submit_job", symbol="cpu-SPOT", inputs=["a"], budget_cu=1,
+              max_price=9, leases=[1]), FIELD,
+        message="a job takes max_price (a job order) or leases, not both"),
     Bad("cancel_all of an unknown symbol", frame(op="cancel_all", symbol="nope"),
         Code.UNKNOWN_SYMBOL.value, message="no instrument has this symbol: 'nope'"),
     Bad("orders of an unknown symbol", frame(op="orders", symbol="nope"),

@@ -118,7 +118,9 @@ def test_an_unknown_symbol_is_a_404_with_its_code(
 ) -> None:
     reply = server.get(f"/api/v1/{route}/tpu-SPOT")
 
-    assert reply == error(404, "UNKNOWN_SYMBOL", "no instrument has this symbol")
+    assert reply == error(
+        404, "UNKNOWN_SYMBOL", "no instrument has this symbol: 'tpu-SPOT'"
+    )
 
 
 def test_trades_lists_the_recent_trades_oldest_first(server: ServerProcess) -> None:
@@ -177,6 +179,37 @@ def test_a_signed_orders_request_shows_only_the_accounts_open_orders(
         (PLACED["999"], 999, 3),
     ]
     assert theirs.body == {"orders": []}
+
+
+def test_orders_of_one_symbol_are_only_that_instruments_and_an_unknown_one_a_404(
+    server: ServerProcess,
+) -> None:
+    ours = server.get_signed("rest-buyer", f"/api/v1/orders?symbol={SYMBOL}")
+    other = server.get_signed("rest-buyer", "/api/v1/orders?symbol=cpu-SPOT")
+    unknown = server.get_signed("rest-buyer", "/api/v1/orders?symbol=nope-SPOT")
+
+    assert [o["order_id"] for o in ours.body["orders"]] == [
+        PLACED["1000"],
+        PLACED["999"],
+    ]
+    assert other.body == {"orders": []}
+    assert unknown == error(
+        404, "UNKNOWN_SYMBOL", "no instrument has this symbol: 'nope-SPOT'"
+    )
+
+
+def test_a_job_of_an_unknown_symbol_over_rest_names_the_symbol(
+    server: ServerProcess,
+) -> None:
+    body = b'{"symbol": "nope-SPOT", "inputs": ["a"], "budget_cu": 1, "max_price": 9}'
+
+    reply = http_send(
+        server.http + "/api/v1/jobs", "POST", body, signed_body_headers(body)
+    )
+
+    assert reply == error(
+        400, "UNKNOWN_SYMBOL", "no instrument has this symbol: 'nope-SPOT'"
+    )
 
 
 def _signed(path: str, **change: Any) -> dict[str, str]:
