@@ -104,6 +104,8 @@ CASES = [
         "Expected `int`, got `str` - at `$.id`"),
     Bad("id negative", frame(op="ping", id=-9), FIELD, -9,
         "Expected `int` >= 0 - at `$.id`"),
+    Bad("id past 2^53", frame(op="ping", id=2**53 + 1), FIELD, 2**53 + 1,
+        "Expected `int` <= 9007199254740992 - at `$.id`"),
     Bad("no id", json.dumps({"op": "ping"}), FIELD, None,
         "Object missing required field `id`"),
     Bad("missing field", frame(**{k: v for k, v in PLACE.items() if k != "qty"}),
