@@ -9,14 +9,14 @@ its socket takes no more, the session waits for it to drain, apart.
 
 The queue is bounded. A client falls behind when its socket stops taking data
 (the session waits for it to drain) while more than `max_queue` messages wait:
-the public market data still queued for it is dropped, those channels are
-unsubscribed, and a `resync` message names them: the client subscribes again
-and gets fresh snapshots. It never silently misses an update. If replies and
-private messages alone still overflow the queue, the connection is closed with
-code 1013 and the reason ``slow consumer``. A client that keeps reading is never
-cut off: the sequencer hands over a whole batch of messages at once, and the
-queue may then hold more than `max_queue` until it is written (at most one
-batch's messages).
+the public market data still queued for it is dropped, every public channel
+it subscribes to is unsubscribed, and one `resync` message names them: the
+client subscribes again and gets fresh snapshots. It never silently misses an
+update. If replies and private messages alone still overflow the queue, the
+connection is closed with code 1013 and the reason ``slow consumer``. A client
+that keeps reading is never cut off: the sequencer hands over a whole batch of
+messages at once, and the queue may then hold more than `max_queue` until it is
+written (at most one batch's messages).
 
 `Hub` maps each channel to its subscribers and fans publications out.
 """
@@ -146,7 +146,11 @@ class Session:
             self._fall_behind()
 
     def _fall_behind(self) -> None:
-        dropped = {key for _, key in self._queue if key is not None}
+        # A client this far behind is behind on all its market data: every
+        # public channel goes at once, so one resync names them all (and a
+        # channel with nothing queued yet does not fall behind a moment later).
+        dropped = {key for key in self.channels if key[0] not in PRIVATE_CHANNELS}
+        dropped.update(key for _, key in self._queue if key is not None)
         if dropped:
             self._queue = deque(item for item in self._queue if item[1] is None)
             self.channels -= dropped

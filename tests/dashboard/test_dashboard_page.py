@@ -10,6 +10,7 @@ instrument of its own (a "desk"), so that the tests share one server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -352,6 +353,11 @@ async def test_the_page_reconnects_after_a_server_restart_and_shows_live_data_ag
             await expect(page.locator("#conn")).to_have_class(
                 re.compile(r"\bpill-down\b"), timeout=WAIT_MS
             )
+            # The server stays away until the page has tried it again at
+            # least once (its retries back off, so the first may come late).
+            async with asyncio.timeout(WAIT_MS / 1000):
+                while not dashboard.problems:
+                    await asyncio.sleep(0.05)
             with ServerProcess(config, data, *port) as second:
                 await dashboard.wait_ready("cpu-SPOT")
                 async with connected(second.url, "bob") as bob:

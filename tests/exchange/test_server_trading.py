@@ -266,7 +266,10 @@ async def test_the_engines_rejections_come_back_as_coded_errors(
         engine_error(2, Code.INSUFFICIENT_FUNDS),
         engine_error(3, Code.PRICE_NOT_ON_TICK),
         engine_error(4, Code.INSUFFICIENT_CAPACITY),
-        engine_error(5, Code.UNKNOWN_SYMBOL),
+        {
+            **engine_error(5, Code.UNKNOWN_SYMBOL),
+            "message": f"{CODES[Code.UNKNOWN_SYMBOL]}: 'tpu-SPOT'",
+        },
         engine_error(6, Code.INVALID_QUANTITY),
         engine_error(7, Code.INVALID_QUANTITY),
         engine_error(8, Code.INVALID_PRICE),
