@@ -245,13 +245,15 @@ class Gateway:
         hub = self.hub
 
         def snapshots(engine: Engine) -> list[bytes]:
-            # From here on, in engine order, messages are built for these keys.
-            hub.expect(keys)
-            return [
+            taken = [
                 marketdata.book_snapshot(key[0][5:], key[1])
                 for key in keys
                 if key[0].startswith("book.")
             ]
+            # From here on, in engine order, messages are built for these keys
+            # (announced once the snapshots are taken, so none is left behind).
+            hub.expect(keys)
+            return taken
 
         def reply(result: list[bytes]) -> None:
             if session.closed:

@@ -264,7 +264,12 @@ class Sequencer:
             if durable is not None:
                 if not durable.done():
                     return
-                error = durable.exception()
+                # A cancelled write is a failed one: `exception()` would raise.
+                error = (
+                    asyncio.CancelledError("the journal write was cancelled")
+                    if durable.cancelled()
+                    else durable.exception()
+                )
                 if error is not None:
                     self._journal_failed(error)
                     return

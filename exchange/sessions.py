@@ -295,8 +295,12 @@ class Hub:
             session.channels.discard(key)
 
     def drop(self, session: Session) -> None:
-        """Forget a closed session."""
-        self.remove(session, list(session.channels))
+        """Forget a closed session: also under the channels it lost by falling
+        behind, which `publish` forgets only when one of them next speaks."""
+        keys = [
+            key for key, sessions in self._subscribers.items() if session in sessions
+        ]
+        self.remove(session, keys)
         self.sessions.discard(session)
 
     def listening(self, channel: str, detail: Any) -> bool:

@@ -59,6 +59,21 @@ def test_a_removed_subscriber_stops_listening() -> None:
     assert not hub.listening(*key)
 
 
+def test_a_closed_session_that_had_fallen_behind_leaves_every_channel() -> None:
+    hub = Hub()
+    listener = Listener()
+    quiet = ("candles.cpu-SPOT", None)
+    hub.add(listener, quiet)  # type: ignore[arg-type]
+    hub.sessions.add(listener)  # type: ignore[arg-type]
+    # Falling behind took the channel from the session; nothing spoke on it
+    # since, so `publish` has not forgotten the session there.
+    listener.channels.discard(quiet)
+
+    hub.drop(listener)  # type: ignore[arg-type]
+
+    assert not hub.listening(*quiet)
+
+
 def test_frame_headers_follow_rfc_6455_for_each_length_class() -> None:
     assert _frame_header(5) == b"\x81\x05"
     assert _frame_header(126) == b"\x81\x7e\x00\x7e"
