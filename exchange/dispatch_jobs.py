@@ -143,10 +143,15 @@ class JobRun:
         reason = next(iter(self.failed.values()), None) if self.failed else None
         if self.status == "cancelled":
             reason = "cancelled by the consumer"
+        # Done or failed once its close is durable (`ended_at` is set then):
+        # until that write lands, its last inputs are not counted yet either.
+        status = self.status
+        if status != "cancelled" and self.closing and not self.ended_at:
+            status = "running"
         return JobMessage(
             str(self.job_id),
             self.symbol,
-            self.status,
+            status,
             self.tier,
             len(self.texts),
             len(self.done),
