@@ -1026,7 +1026,7 @@ class Dispatcher:
                 {
                     "job_id": message.job_id,
                     "symbol": run.symbol,
-                    "status": run.status,
+                    "status": message.status,
                     "tier": run.tier,
                     "inputs": message.inputs,
                     "done_inputs": message.done_inputs,
