@@ -1,12 +1,14 @@
 """The SDK's exceptions: one tree, rooted at `ClientError`.
 
 A request the server refuses raises a `ServerError` subclass chosen by the
-``code`` of the ``error`` message; the exception carries that ``code`` and the
-server's ``message``. Every code the server has is mapped on purpose: the
-server's own (`exchange.protocol.WireCode`), the engine's (`matching.codes.Code`)
-and those of job requests (`exchange.gateway_jobs.JOB_CODES`). A code this SDK
-does not know yet still raises a plain `ServerError` carrying it, so a newer
-server never breaks an older client.
+``code`` of the ``error`` message (or of the REST API's error answer); the
+exception carries that ``code`` and the server's ``message``. Every code the
+server can send has a class chosen for it: the websocket layer's
+(`exchange.protocol.WireCode`), the engine's (`matching.codes.Code`), those of
+job requests (`exchange.gateway_jobs.JOB_CODES`), of node registration
+(`exchange.nodes.NODE_CODES`) and of the HTTP layer under ``/api/``
+(`exchange.rest.HTTP_CODES`). A code this SDK does not know yet still raises a
+plain `ServerError` carrying it, so a newer server never breaks an older client.
 
 Catch a group (`OrderRejected`, `JobError`, ...) to handle every code of it
 alike, a leaf (`InsufficientFunds`) for one case, or `ServerError` for any
@@ -25,7 +27,9 @@ ClientError
     │                      ROLE_NOT_ALLOWED
     ├── RateLimited        RATE_LIMITED
     ├── ProtocolError      BAD_FRAME, FRAME_TOO_LARGE, UNKNOWN_OP,
-    │                      INVALID_FIELD, UNKNOWN_CHANNEL
+    │                      INVALID_FIELD, UNKNOWN_CHANNEL; over REST:
+    │                      NOT_FOUND, METHOD_NOT_ALLOWED, REQUEST_TOO_LARGE,
+    │                      BAD_REQUEST
     ├── ServerUnavailable  SHUTTING_DOWN, INTERNAL_ERROR
     ├── OrderRejected      an order, amend or cancel refused:
     │   ├── OrderNotFound      UNKNOWN_ORDER, ORDER_NOT_OWNED
@@ -45,7 +49,8 @@ ClientError
     │                      ESCROW_LOCKED
     └── JobError           UNKNOWN_JOB, INVALID_JOB, UNKNOWN_TIER,
         │                  JOB_UNFILLED, BUDGET_TOO_SMALL, JOBS_UNAVAILABLE,
-        │                  JOB_ENDED, UNKNOWN_SHARD, REPORT_REJECTED
+        │                  JOB_ENDED; for nodes: NODE_ID_IN_USE,
+        │                  UNKNOWN_SHARD, REPORT_REJECTED
         └── LeaseError     UNKNOWN_LEASE, LEASE_IN_USE, LEASE_EXHAUSTED,
                            LEASE_FIRM, INVALID_LEASE_END
 ```
@@ -126,8 +131,8 @@ class ServerError(ClientError):
     """The server refused a request; nothing changed on the server.
 
     Attributes:
-        code: the stable code of the ``error`` message (`matching.codes.Code`
-            or `exchange.protocol.WireCode`).
+        code: the stable code of the ``error`` message (one of the server's
+            tables named in the module doc, or a newer server's).
         message: the server's explanation, for people; it may change.
         request_id: the id of the refused request, if the error echoed one.
     """
@@ -148,7 +153,8 @@ class RateLimited(ServerError):
 
 
 class ProtocolError(ServerError):
-    """The request was malformed: a bug in the caller or in the SDK."""
+    """The request was malformed: a bug in the caller or in the SDK (over
+    REST also a path, method or body size the API does not take)."""
 
 
 class ServerUnavailable(ServerError):
@@ -198,9 +204,10 @@ class AccountError(ServerError):
 
 class JobError(ServerError):
     """A job request was refused: an unknown job or tier, a job that cannot
-    run (nothing on offer at its ``max_price``, no jobs on this exchange), or
-    one that has already ended; for nodes, an unknown shard or a report that
-    differs from the metering plan."""
+    run (nothing on offer at its ``max_price``, a budget that affords no
+    layer, no jobs on this exchange), or one that has already ended; for
+    nodes, a node id another live connection of the account has registered,
+    an unknown shard or a report that differs from the metering plan."""
 
 
 class LeaseError(JobError):
@@ -228,6 +235,10 @@ _CLASSES: Final[dict[str, type[ServerError]]] = {
         "UNKNOWN_OP",
         "INVALID_FIELD",
         "UNKNOWN_CHANNEL",
+        "NOT_FOUND",
+        "METHOD_NOT_ALLOWED",
+        "REQUEST_TOO_LARGE",
+        "BAD_REQUEST",
     ),
     **_codes(ServerUnavailable, "SHUTTING_DOWN", "INTERNAL_ERROR"),
     **_codes(OrderNotFound, "UNKNOWN_ORDER", "ORDER_NOT_OWNED"),
@@ -276,6 +287,7 @@ _CLASSES: Final[dict[str, type[ServerError]]] = {
         "BUDGET_TOO_SMALL",
         "JOBS_UNAVAILABLE",
         "JOB_ENDED",
+        "NODE_ID_IN_USE",
         "UNKNOWN_SHARD",
         "REPORT_REJECTED",
     ),

@@ -4,7 +4,8 @@ book mirror against the REST snapshot, and sizing from a budget (scenario S18).
 
 The tests share a server; each takes a desk of its own (`desk_config`): an
 instrument ``<desk>-SPOT`` with a tick of 1 µcr, a 10 bps taker fee and no
-maker fee, a buyer and a seller with 1,000 credits each.
+maker fee, a buyer and a seller with 1,000 credits each. The class ``hourly``
+has futures, listed only on request, for the operator's listing codes.
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from server_harness import ServerProcess, desk_config, http_get, write_config
+from server_harness import (
+    ROOT,
+    ServerProcess,
+    desk_config,
+    http_get,
+    secret_of,
+    write_config,
+)
 
 from clients import Client, LiveBook, RestClient
 from clients.errors import (
@@ -56,8 +65,10 @@ from clients.messages import (
 )
 from clients.sizing import buy_cost, max_buy_qty, parse_credits
 from exchange.gateway_jobs import JOB_CODES
+from exchange.nodes import NODE_CODES
 from exchange.protocol import MAX_FRAME as SERVER_MAX_FRAME
 from exchange.protocol import WireCode
+from exchange.rest import HTTP_CODES
 from matching.codes import Code
 
 DEPOSIT = 1_000_000_000
@@ -88,11 +99,29 @@ taker_fee_bps = 10
 maker_fee_bps = 0
 """
 
+HOUR = 3600 * 10**9
+GATE_SECONDS = 60
+
+# A class with futures whose windows are listed only by the operator.
+FUTURES = f"""
+[[classes]]
+name = "hourly"
+lot_cu = 100
+tick = 1
+taker_fee_bps = 10
+maker_fee_bps = 0
+
+[classes.futures]
+list_ahead_hours = 0
+gate_seconds = {GATE_SECONDS}
+closing_call_seconds = 0
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("sdk")
-    extra = S18 + "".join(desk_config(f"desk{i}") for i in range(DESKS))
+    extra = S18 + FUTURES + "".join(desk_config(f"desk{i}") for i in range(DESKS))
     with ServerProcess(write_config(folder, extra=extra), folder / "data") as server:
         yield server
 
@@ -385,6 +414,11 @@ CLASS_OF: dict[str, type[ServerError]] = {
     "RATE_LIMITED": RateLimited,
     "SHUTTING_DOWN": ServerUnavailable,
     "INTERNAL_ERROR": ServerUnavailable,
+    # the REST API's HTTP layer (HTTP_CODES)
+    "NOT_FOUND": ProtocolError,
+    "METHOD_NOT_ALLOWED": ProtocolError,
+    "REQUEST_TOO_LARGE": ProtocolError,
+    "BAD_REQUEST": ProtocolError,
     # the engine's (Code)
     "ROLE_NOT_ALLOWED": AuthError,
     "UNKNOWN_SYMBOL": InvalidOrder,
@@ -431,13 +465,27 @@ CLASS_OF: dict[str, type[ServerError]] = {
     "LEASE_IN_USE": LeaseError,
     "UNKNOWN_SHARD": JobError,
     "REPORT_REJECTED": JobError,
+    # register_node's (NODE_CODES)
+    "NODE_ID_IN_USE": JobError,
 }
 
+# The server's code tables, by name: each is joined below.
+CODE_TABLES = {"CODES", "WIRE_CODES", "JOB_CODES", "NODE_CODES", "HTTP_CODES"}
 
-def test_the_class_table_covers_every_code_of_the_servers_three_tables() -> None:
-    server_codes = {*Code, *WireCode, *JOB_CODES}
+
+def test_the_class_table_covers_every_code_of_the_servers_tables() -> None:
+    server_codes = {*Code, *WireCode, *JOB_CODES, *NODE_CODES, *HTTP_CODES}
 
     assert set(CLASS_OF) == server_codes
+
+
+def test_the_server_has_no_code_table_beside_those_joined_above() -> None:
+    table = re.compile(r"^((?:[A-Z]+_)*CODES)\b\s*[:=]", re.MULTILINE)
+    sources = [*(ROOT / "exchange").rglob("*.py"), *(ROOT / "matching").rglob("*.py")]
+
+    found = {m[1] for path in sources for m in table.finditer(path.read_text("utf-8"))}
+
+    assert found == CODE_TABLES
 
 
 @pytest.mark.parametrize(("code", "expected"), sorted(CLASS_OF.items()))
@@ -540,6 +588,70 @@ async def oversized_job(scene: Scene) -> None:
     await scene.buyer.submit_job(scene.desk.symbol, texts, budget_cu=1, max_price=1)
 
 
+async def budget_below_a_layer(scene: Scene) -> None:
+    texts = ["word " * 200] * 4  # 202 tokens each: one layer of every input is 4 CU
+    await scene.buyer.submit_job(scene.desk.symbol, texts, budget_cu=1, max_price=1000)
+
+
+async def schedule_in_the_past(scene: Scene) -> None:
+    await scene.operator.request(
+        "schedule_phase", symbol=scene.desk.symbol, phase="halted", at=1
+    )
+
+
+async def future_of_a_class_without_futures(scene: Scene) -> None:
+    resource_class = scene.desk.symbol.removesuffix("-SPOT")
+    start = await next_window(scene)
+    await scene.operator.request(
+        "list_future", resource_class=resource_class, start=start
+    )
+
+
+async def window_off_the_hour(scene: Scene) -> None:
+    start = await next_window(scene)
+    await scene.operator.request(
+        "list_future", resource_class="hourly", start=start + 1
+    )
+
+
+async def window_listed_twice(scene: Scene) -> None:
+    # The only window this server lists: listed once here, its second
+    # listing is refused.
+    start = await next_window(scene)
+    listed = await scene.operator.request(
+        "list_future", resource_class="hourly", start=start
+    )
+    assert listed["type"] == "ack"
+    await scene.operator.request("list_future", resource_class="hourly", start=start)
+
+
+async def node_id_registered_twice(scene: Scene) -> None:
+    """Two connections of one provider register one node id: the second is
+    refused while the first is open."""
+    resource_class = scene.desk.symbol.removesuffix("-SPOT")
+
+    async def register(cux: Client) -> None:
+        await cux.request(
+            "register_node",
+            node_id="twin",
+            resource_class=resource_class,
+            cu_per_second_milli=1_000_000,
+        )
+
+    await register(scene.seller)
+    seller = scene.desk.seller
+    async with Client(scene.seller.endpoint.ws, seller, secret_of(seller)) as other:
+        await register(other)
+
+
+async def next_window(scene: Scene) -> int:
+    """The start (ns) of the first whole hour whose gate is a minute away or
+    more on the server's clock."""
+    now = await scene.operator.ping()
+    earliest = now + (GATE_SECONDS + 60) * 10**9
+    return -(-earliest // HOUR) * HOUR
+
+
 async def bought_lease(scene: Scene) -> int:
     """A spot lease of the desk's buyer: one lot bought from its seller."""
     await scene.seller.sell(scene.desk.symbol, 1, 1000)
@@ -581,19 +693,40 @@ async def scene(
 # a known tier, a budget of at least 1 CU): a client gets INVALID_FIELD first.
 # FRAME_TOO_LARGE is raised by the SDK before sending (see MAX_FRAME).
 @pytest.mark.parametrize(
-    ("scenario", "error", "code"),
+    ("scenario", "error", "code", "says"),
     [
-        (halted_instrument, NotTrading, "NOT_TRADING"),
-        (unknown_tier, JobError, "UNKNOWN_TIER"),
-        (unknown_lease, LeaseError, "UNKNOWN_LEASE"),
-        (lease_in_use, LeaseError, "LEASE_IN_USE"),
-        (current_phase, OperatorError, "INVALID_PHASE"),
-        (counterparties_on_a_resting_order, InvalidOrder, "INVALID_COUNTERPARTIES"),
-        (long_client_order_id, ProtocolError, "INVALID_FIELD"),
-        (zero_budget, ProtocolError, "INVALID_FIELD"),
-        (second_login, AuthError, "ALREADY_LOGGED_IN"),
-        (unknown_op, ProtocolError, "UNKNOWN_OP"),
-        (oversized_job, ProtocolError, "FRAME_TOO_LARGE"),
+        (halted_instrument, NotTrading, "NOT_TRADING", "in its phase"),
+        (unknown_tier, JobError, "UNKNOWN_TIER", "tier must be one of"),
+        (unknown_lease, LeaseError, "UNKNOWN_LEASE", "not a live lease of yours"),
+        (lease_in_use, LeaseError, "LEASE_IN_USE", "running another job"),
+        (current_phase, OperatorError, "INVALID_PHASE", "already in it"),
+        (
+            counterparties_on_a_resting_order,
+            InvalidOrder,
+            "INVALID_COUNTERPARTIES",
+            "IOC limit order",
+        ),
+        (long_client_order_id, ProtocolError, "INVALID_FIELD", "client_order_id"),
+        (zero_budget, ProtocolError, "INVALID_FIELD", "budget_cu"),
+        (second_login, AuthError, "ALREADY_LOGGED_IN", "already logged in"),
+        (unknown_op, ProtocolError, "UNKNOWN_OP", "no request has this op"),
+        (oversized_job, ProtocolError, "FRAME_TOO_LARGE", "65,536"),
+        (
+            budget_below_a_layer,
+            JobError,
+            "BUDGET_TOO_SMALL",
+            "budget_cu 1 affords no layer for 4 of the 4 inputs",
+        ),
+        (schedule_in_the_past, OperatorError, "INVALID_SCHEDULE", "after the current"),
+        (
+            future_of_a_class_without_futures,
+            OperatorError,
+            "UNKNOWN_CLASS",
+            "no resource class with futures",
+        ),
+        (window_off_the_hour, OperatorError, "INVALID_WINDOW", "whole hour"),
+        (window_listed_twice, OperatorError, "INSTRUMENT_EXISTS", "already listed"),
+        (node_id_registered_twice, JobError, "NODE_ID_IN_USE", "its own id"),
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
@@ -602,13 +735,14 @@ async def test_a_refused_request_raises_the_class_of_its_code_and_the_client_goe
     scenario: Callable[[Scene], Awaitable[None]],
     error: type[ServerError],
     code: str,
+    says: str,
 ) -> None:
     with pytest.raises(ServerError) as caught:
         await scenario(scene)
 
     assert type(caught.value) is error
     assert caught.value.code == code
-    assert caught.value.message
+    assert says in caught.value.message
     assert await scene.buyer.ping() > 0  # the connection is still up
 
 
@@ -934,3 +1068,22 @@ async def test_rest_client_reads_the_book_trades_account_and_orders(
         with pytest.raises(AuthError) as auth:
             await rest.account()
         assert auth.value.code == "AUTH_FAILED"
+
+
+async def test_rest_client_raises_protocol_error_for_a_path_or_method_the_api_lacks(
+    server: ServerProcess,
+) -> None:
+    async with RestClient(server.http) as rest:
+        with pytest.raises(ProtocolError) as missing:
+            await rest.get("/api/v1/nowhere")
+        with pytest.raises(ProtocolError) as wrong_method:
+            await rest.request("PUT", "/api/v1/instruments")
+
+    assert (missing.value.code, missing.value.message) == (
+        "NOT_FOUND",
+        "no route has this path",
+    )
+    assert (wrong_method.value.code, wrong_method.value.message) == (
+        "METHOD_NOT_ALLOWED",
+        "this route does not take this method",
+    )
