@@ -1,12 +1,14 @@
-"""``cux node`` against a real ``cux serve``: it registers, quotes, re-quotes
-after a real fill and leaves an empty book behind on SIGTERM; started again
-while a lease it sold lives, it quotes the rest until the lease ends; a class
-the server does not have stops it; it prices with the class's own lot and
-tick; a second node with the same id stops and the first keeps quoting."""
+"""``cux node`` against a real ``cux serve``: it registers with the shipped
+quality profile, quotes, re-quotes after a real fill and leaves an empty book
+behind on SIGTERM; started again while a lease it sold lives, it quotes the
+rest until the lease ends; a class the server does not have stops it; it
+prices with the class's own lot and tick; a second node with the same id stops
+and the first keeps quoting."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ from typing import Any
 from server_harness import ROOT, ServerProcess, connected, write_config
 
 from providers.node_cli import default_node_id
+from providers.profile import PROFILE_PATH
 
 GPU = """
 [[classes]]
@@ -53,6 +56,21 @@ async def buy(url: str, qty: int) -> dict[str, Any]:
             tif="IOC",
         )
         return reply
+
+
+def shipped_tiers() -> dict[str, dict[str, Any]]:
+    """The tiers of the quality profile that ships with cux, read from its
+    file, with the numbers a node publishes: each tier's depth, CU fraction
+    of full depth, cosine to full depth and paraphrase recall."""
+    profile = json.loads(PROFILE_PATH.read_text(encoding="utf-8"))
+    published = (
+        "layers",
+        "cu_fraction",
+        "mean_cosine_to_exact",
+        "min_cosine_to_exact",
+        "recall_at_1",
+    )
+    return {t["tier"]: {k: t[k] for k in published} for t in profile["tiers"]}
 
 
 def start_node(server: ServerProcess, *flags: str) -> subprocess.Popen[str]:
@@ -167,7 +185,7 @@ def test_a_node_for_a_class_the_server_lacks_exits_1_without_retrying(
     assert "reconnecting" not in output
 
 
-def test_a_node_process_quotes_on_a_real_server_and_re_quotes_after_a_fill(
+def test_a_node_process_publishes_the_shipped_profile_and_re_quotes_after_a_fill(
     tmp_path: Path,
 ) -> None:
     config = write_config(tmp_path)
@@ -195,8 +213,10 @@ def test_a_node_process_quotes_on_a_real_server_and_re_quotes_after_a_fill(
         )
         try:
             [[price, lots]] = wait_until(lambda: asks(server))
-            nodes = server.get("/api/v1/nodes").body["nodes"]
-            assert [n["node_id"] for n in nodes] == [default_node_id()]
+            [listed] = server.get("/api/v1/nodes").body["nodes"]
+            assert listed["node_id"] == default_node_id()
+            assert listed["model"] == "all-MiniLM-L6-v2"
+            assert listed["tiers"] == shipped_tiers()
 
             reply = asyncio.run(buy(server.url, 1))
             assert reply["type"] == "ack", reply
