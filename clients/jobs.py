@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
+from clients.errors import ConnectionLost
 from clients.messages import Job, JobOutput, JobUpdate, Resync
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ T = TypeVar("T")
 
 PAGE = 256
 """Results asked for per ``get_job`` request (the server's most)."""
+
+WAIT_FOREVER: Final = 1e9
+"""The response timeout of a ``get_job`` that waits for the job's end (seconds;
+the caller bounds the wait)."""
 
 MAX_JOB_INPUTS: Final = 1024
 """The most texts one job takes (the server's ``MAX_JOB_INPUTS``)."""
@@ -124,16 +129,23 @@ class JobsMixin:
         return ack.job_id
 
     async def get_job(
-        self, job_id: str, *, results: bool = True, timeout: float | None = None
+        self,
+        job_id: str,
+        *,
+        results: bool = True,
+        wait: bool = False,
+        timeout: float | None = None,
     ) -> Job:
         """A job's status and bill, and with ``results`` every input's result
-        so far (all pages).
+        so far (all pages). With ``wait``, the server answers once the job has
+        ended, and ``timeout`` (default: none) bounds that wait.
 
         Raises:
             JobError: no job of the account has this id (``UNKNOWN_JOB``).
         """
         limit = PAGE if results else 1
-        page = await self._page(job_id, 0, limit, timeout)
+        first = (WAIT_FOREVER if timeout is None else timeout) if wait else timeout
+        page = await self._page(job_id, 0, limit, first, wait)
         outputs = list(page.results)
         while results and page.next_offset is not None:
             page = await self._page(job_id, page.next_offset, limit, timeout)
@@ -143,7 +155,12 @@ class JobsMixin:
         return Job(**fields, results=outputs if results else [])
 
     async def _page(
-        self, job_id: str, offset: int, limit: int, timeout: float | None
+        self,
+        job_id: str,
+        offset: int,
+        limit: int,
+        timeout: float | None,
+        wait: bool = False,
     ) -> _JobPage:
         return await self._call(
             "get_job",
@@ -152,6 +169,7 @@ class JobsMixin:
             job_id=str(job_id),
             offset=offset,
             limit=limit,
+            wait=wait or None,
         )
 
     async def cancel_job(self, job_id: str, *, timeout: float | None = None) -> None:
@@ -190,10 +208,20 @@ class JobsMixin:
         """Wait until a job is done, failed or cancelled; the job with all its
         results. ``on_update`` is called with each update on the way.
 
+        Without ``on_update`` this is one ``get_job`` with ``wait``, answered
+        with the results the moment the job ends; if the connection drops
+        meanwhile, it follows the ``jobs`` channel instead, which survives a
+        reconnection.
+
         Raises:
             TimeoutError: it did not end within ``timeout`` seconds.
         """
         async with asyncio.timeout(timeout):
+            if on_update is None:
+                try:
+                    return await self.get_job(job_id, wait=True, timeout=WAIT_FOREVER)
+                except ConnectionLost:
+                    pass
             async for update in self.job_updates(job_id):
                 if on_update is not None:
                     on_update(update)

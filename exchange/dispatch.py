@@ -969,6 +969,9 @@ class Dispatcher:
             run.refund,
         )
         self._publish(run)
+        waiters, run.waiters = run.waiters, []
+        for answer in waiters:
+            answer()
         self._free_leases(run)
         loop = asyncio.get_running_loop()
         loop.call_later(self.settings.results_ttl_seconds, self._forget, run.job_id)

@@ -7,6 +7,7 @@ keeps only the job's summary (`matching.jobs`) and the money.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,6 +102,7 @@ class JobRun:
         status: ``running``, then ``done``, ``failed`` or ``cancelled``.
         closing: the `CloseJob` was sent.
         ended_at: when it ended, ns (0 while running).
+        waiters: called once it has ended (``get_job`` with ``wait``).
     """
 
     job_id: int
@@ -129,6 +131,7 @@ class JobRun:
     status: str = "running"
     closing: bool = False
     ended_at: int = 0
+    waiters: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def flops(self) -> int:

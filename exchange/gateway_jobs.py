@@ -46,6 +46,10 @@ JOB_CODES: dict[str, str] = {
 """The codes of job requests, beside `exchange.protocol.WIRE_CODES` and the
 engine's."""
 
+MAX_WAITERS = 16
+"""The most ``get_job`` requests with ``wait`` that one job holds; another is
+answered at once, like one without ``wait``."""
+
 
 class JobRequests:
     """The job handlers of a `Gateway`."""
@@ -79,6 +83,14 @@ class JobRequests:
     def _get(self, session: Session, req: GetJob) -> None:
         run = self._own_job(session, req.id, req.job_id)
         if run is None:
+            return
+        if req.wait and not run.ended_at and len(run.waiters) < MAX_WAITERS:
+            run.waiters.append(lambda: self._page(session, req, run))
+            return
+        self._page(session, req, run)
+
+    def _page(self, session: Session, req: GetJob, run: JobRun) -> None:
+        if session.closed:
             return
         end = min(len(run.texts), req.offset + req.limit)
         result = JobResult(

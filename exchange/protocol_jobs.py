@@ -64,11 +64,13 @@ class SubmitJob(_Request, tag="submit_job", frozen=True):
 
 
 class GetJob(_Request, tag="get_job", frozen=True):
-    """The job's state and results ``offset`` to ``offset + limit``."""
+    """The job's state and results ``offset`` to ``offset + limit``; with
+    ``wait``, answered once the job has ended (at once if it has)."""
 
     job_id: OrderId
     offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_JOB_INPUTS)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 64
+    wait: bool = False
 
 
 class CancelJob(_Request, tag="cancel_job", frozen=True):

@@ -4,6 +4,7 @@ bill, a job cancelled while it waits for a node."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -162,10 +163,25 @@ def test_cancelling_a_job_waiting_for_a_node_releases_its_leases_at_once(
                     # The node runs the first job's shard; the second waits.
                     assert node(server, "n1")["busy"] == 1
                     during = account(server, "alice")
+                    waiting = alice.next_id
+                    alice.next_id += 1
+                    await alice.ws.send(
+                        json.dumps(
+                            {
+                                "op": "get_job",
+                                "id": waiting,
+                                "job_id": second["job_id"],
+                                "wait": True,
+                            }
+                        )
+                    )
                     cancelled = await alice.request(
                         "cancel_job", job_id=second["job_id"]
                     )
                     assert cancelled["type"] == "ack", cancelled
+                    # A get_job waiting for the job's end hears of the cancel.
+                    waited = await alice.response(waiting, 20)
+                    assert waited["job"]["status"] == "cancelled", waited
                     second_job = await finish(alice, second["job_id"], 20)
                     after_cancel = account(server, "alice")
                     first_job = await finish(alice, first["job_id"])

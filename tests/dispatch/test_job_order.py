@@ -37,12 +37,18 @@ from providers.tokens import TokenCounter
 
 async def run_job_order(url: str, **fields: Any) -> tuple[dict[str, Any], list[Any]]:
     """Submit a job order as alice, wait for it to end; its last ``job``
-    message and all its results."""
+    message and all its results. A ``get_job`` with ``wait`` sent at once is
+    answered only with the ended job, with the same results."""
     async with connected(url, "alice") as alice:
         await alice.request("subscribe", channels=["jobs"])
         ack = await alice.request("submit_job", symbol=SYMBOL, inputs=TEXTS, **fields)
         assert ack["type"] == "ack", ack
         job_id = ack["job_id"]
+        waiting = alice.next_id
+        alice.next_id += 1
+        await alice.ws.send(
+            json.dumps({"op": "get_job", "id": waiting, "job_id": job_id, "wait": True})
+        )
         deadline = asyncio.get_running_loop().time() + 120
         while True:
             reply = await alice.request("get_job", job_id=job_id)
@@ -56,6 +62,13 @@ async def run_job_order(url: str, **fields: Any) -> tuple[dict[str, Any], list[A
             page = await alice.request("get_job", job_id=job_id, offset=offset)
             results += page["results"]
             offset = page["next_offset"]
+        waited = await alice.response(waiting)
+        assert waited["job"]["status"] == reply["job"]["status"], waited["job"]
+        assert waited["results"] == results[: len(waited["results"])]
+        assert len(waited["results"]) == min(64, len(TEXTS))
+        # On a job that has ended, ``wait`` answers at once.
+        again = await alice.request("get_job", job_id=job_id, wait=True, limit=1)
+        assert again["job"] == waited["job"] | {"ts": again["job"]["ts"]}
         return reply["job"], results
 
 
