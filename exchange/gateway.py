@@ -82,7 +82,7 @@ from matching.order import SIDE_NAMES, TIF_NAMES, Order
 if TYPE_CHECKING:
     from exchange.server import Exchange
 
-__all__ = ["Gateway", "order_info"]
+__all__ = ["Gateway", "order_info", "signature_matches"]
 
 log = logging.getLogger("cux.gateway")
 
@@ -222,7 +222,7 @@ class Gateway:
         # takes as long and says the same either way.
         secret = account.secret if account is not None else "unknown-key"
         expected = sign(secret, session.nonce)
-        if not hmac.compare_digest(expected, req.signature.lower()) or account is None:
+        if not signature_matches(expected, req.signature) or account is None:
             log.warning("failed login for key %r from %s", req.key[:64], session.remote)
             failed_logins.failed(session.remote)
             self._error(session, req.id, WireCode.AUTH_FAILED)
@@ -601,6 +601,19 @@ def rejection_message(
     rid: int | None, rejection: OrderRejected | CommandRejected
 ) -> ErrorMessage:
     return ErrorMessage(rid, rejection.code, rejection.message)
+
+
+def signature_matches(expected: str, given: str) -> bool:
+    """Whether ``given`` is the hex signature ``expected``, in either case,
+    compared in constant time: for a websocket login and a signed REST request.
+
+    The bytes are compared, not the strings: `hmac.compare_digest` raises
+    TypeError on a string that is not ASCII, and a client may send any text
+    (a surrogate too, from a header that is not UTF-8); such a signature is
+    simply wrong.
+    """
+    theirs = given.lower().encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(expected.encode(), theirs)
 
 
 def _frame_bytes(data: str) -> int:

@@ -14,12 +14,17 @@ Errors are JSON, ``{"code": "...", "message": "..."}``, with an HTTP status;
 `api_errors` gives the HTTP layer's own refusals under ``/api/`` (an unknown
 route, a method the route does not take, a body too large) the same shape, with
 the codes of `HTTP_CODES`.
+
+Known limitation: a request aiohttp's parser refuses before any route sees it
+(a request line or a header it cannot read, a header over 8,190 bytes, a bad
+``Content-Length`` or chunk size, a byte no URL may hold) is answered by
+aiohttp itself with a plain-text 400, not JSON: its public API has no hook for
+that answer. `ClientErrorLog` at least keeps it to one WARNING line.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,10 +32,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from exchange import dashboard
-from exchange.gateway import order_info
+from exchange.gateway import order_info, signature_matches
 from exchange.login_limit import refusal
 from exchange.openapi import OPENAPI
 from exchange.protocol import WIRE_CODES, WireCode
@@ -43,7 +49,7 @@ from matching.codes import CODES, Code
 if TYPE_CHECKING:
     from exchange.server import Exchange
 
-__all__ = ["HTTP_CODES", "add_routes", "api_errors"]
+__all__ = ["HTTP_CODES", "ClientErrorLog", "add_routes", "api_errors"]
 
 log = logging.getLogger("cux.rest")
 
@@ -93,10 +99,53 @@ async def api_errors(request: web.Request, handler: _Handler) -> web.StreamRespo
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except (ConnectionResetError, web.RequestPayloadError) as exc:
+        # The client's doing: it left, or its body broke off or was malformed
+        # (a bad chunk) after the route began to read it.
+        log.warning(
+            "%s %s from %s: the body could not be read: %s",
+            request.method,
+            request.path,
+            request.remote,
+            exc,
+        )
+        return _error(400, "BAD_REQUEST", HTTP_CODES["BAD_REQUEST"])
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         code = WireCode.INTERNAL_ERROR
         return _error(500, code.value, WIRE_CODES[code])
+
+
+class ClientErrorLog(logging.Filter):
+    """A filter for the ``aiohttp.server`` logger: a request its parser
+    refused (a client's mistake, answered 400) is logged as one WARNING line
+    without a traceback, where aiohttp logs an ERROR with the whole traceback,
+    so that no client can fill the log with them. Other records pass as they
+    are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError) or not 400 <= error.code < 500:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        remote = args[0] if args else "an unknown address"
+        # The first line, before any quote of the request's bytes.
+        first = (str(error.message).splitlines() or [""])[0]
+        reason = first.split(" b'")[0].split(' b"')[0].rstrip(": ")[:200]
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = "refused a request from %s that HTTP cannot parse (%d): %s"
+        record.args = (remote, error.code, reason or type(error).__name__)
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        """Add the filter to ``aiohttp.server``, once."""
+        logger = logging.getLogger("aiohttp.server")
+        if not any(isinstance(f, cls) for f in logger.filters):
+            logger.addFilter(cls())
 
 
 def add_routes(app: web.Application, exchange: Exchange) -> None:
@@ -327,33 +376,44 @@ class Api:
         ``TIMESTAMP\nMETHOD\nPATH?QUERY``, followed by ``\nBODY`` when the
         request has a body; the timestamp (ns) must be within 30 s of the
         server's clock. A wrong signature counts against the remote address,
-        like a failed websocket login (`exchange.login_limit`); a missing one
-        or a stale timestamp does not.
+        like a failed websocket login (`exchange.login_limit`); a missing one,
+        a timestamp that is no number of ns, or a stale one alone does not.
         """
         failed_logins = self.exchange.failed_logins
         wait = failed_logins.refused_for(request.remote)
         if wait:
             self.exchange.metrics.rate_limited.inc()
             return _error(429, WireCode.RATE_LIMITED.value, refusal(wait))
+        code = WireCode.AUTH_FAILED
         key = request.headers.get("X-Cux-Key", "")
         stamp = request.headers.get("X-Cux-Timestamp", "")
         signature = request.headers.get("X-Cux-Signature", "")
+        if not _ns_digits(stamp):
+            # No number of ns, so never fresh: refused before anything is
+            # signed (a header may hold any text, bytes that are not UTF-8
+            # too), and not counted, as a missing signature is not.
+            return _error(401, code.value, WIRE_CODES[code])
         account = self.exchange.settings.account(key)
         secret = account.secret if account is not None else "unknown-key"
         message = f"{stamp}\n{request.method}\n{request.path_qs}"
         if payload:
             message += f"\n{payload}"
         expected = sign(secret, message)
-        fresh = stamp.isdigit() and abs(int(stamp) - time.time_ns()) <= SIGNATURE_WINDOW
-        good = hmac.compare_digest(expected, signature.lower())
+        fresh = abs(int(stamp) - time.time_ns()) <= SIGNATURE_WINDOW
+        good = signature_matches(expected, signature)
         if not (good and fresh) or account is None:
             if signature and not (good and account is not None):
                 # A wrong secret or key, not a missing signature or a stale
                 # timestamp alone: what guessing a secret looks like.
                 failed_logins.failed(request.remote)
-            code = WireCode.AUTH_FAILED
             return _error(401, code.value, WIRE_CODES[code])
         return account.key
+
+
+def _ns_digits(stamp: str) -> bool:
+    """Whether ``stamp`` is a time in ns as ASCII digits (at most 20 of them,
+    more than 64 bits hold; `int` refuses past 4,300)."""
+    return 0 < len(stamp) <= 20 and stamp.isascii() and stamp.isdigit()
 
 
 def _int_param(
@@ -362,7 +422,9 @@ def _int_param(
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+    # At most 19 digits: `int` refuses a string of more than 4,300.
+    digits = len(raw) <= 19 and raw.isascii() and raw.isdigit()
+    if not digits or not low <= int(raw) <= high:
         code = WireCode.INVALID_FIELD
         return _error(
             400, code.value, f"{name} must be a whole number from {low} to {high}"

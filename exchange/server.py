@@ -303,6 +303,9 @@ async def serve(settings: Settings, host: str, port: int, data: Path) -> int:
         raise
     await exchange.start()
     settle_heap()
+    from exchange.rest import ClientErrorLog
+
+    ClientErrorLog.install()
     # Once the sequencer has stopped, every reply has been delivered and every
     # websocket closed; a request still waiting then waits for a sequencer
     # that failed, and is cut off rather than waited for (aiohttp: 60 s).

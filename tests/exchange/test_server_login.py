@@ -98,14 +98,30 @@ async def test_a_failed_login_leaves_the_connection_open_for_a_good_one(
     assert balance["type"] == "result"
 
 
+async def test_a_non_ascii_signature_is_auth_failed_and_the_connection_stays_open(
+    server: ServerProcess,
+) -> None:
+    async with connected(server.url) as client:
+        accented = await client.request("login", key="alice", signature="é")
+        emoji = await client.request("login", key="nobody", signature="🔑" * 64)
+        good = await client.login("alice")
+
+    assert accented == error(1, AUTH_FAILED)
+    assert emoji == error(2, AUTH_FAILED)
+    assert good == {"type": "ack", "id": 3, "account": "alice"}
+    assert client.close_code == 1000
+    assert "Traceback" not in server.text
+
+
 def rest_account(
-    server: ServerProcess, source: str, *, good: bool
+    server: ServerProcess, source: str, *, good: bool, signature: str = "0" * 64
 ) -> tuple[int, dict[str, Any]]:
     """GET /api/v1/account as alice from the loopback address ``source``, with
-    a good or a bad signature: the status and the JSON body."""
+    a good or a bad signature (``signature``, sent as latin-1 bytes): the
+    status and the JSON body."""
     headers = signed_headers("alice", "GET", "/api/v1/account")
     if not good:
-        headers["X-Cux-Signature"] = "0" * 64
+        headers["X-Cux-Signature"] = signature
     connection = http.client.HTTPConnection(
         "127.0.0.1", server.port, timeout=10, source_address=(source, 0)
     )
@@ -148,6 +164,28 @@ async def test_failed_logins_from_one_address_are_rate_limited_across_connection
     assert refused_rest[1]["code"] == "RATE_LIMITED"
     assert neighbour_failed == error(1, AUTH_FAILED)
     assert neighbour == {"type": "ack", "id": 2, "account": "alice"}
+
+
+async def test_non_ascii_signatures_count_as_failed_logins(
+    server: ServerProcess,
+) -> None:
+    limit = ServerSettings().login_failures
+    async with connected(server.url, source="127.0.0.4") as client:
+        failures = [
+            await client.request("login", key="alice", signature="é")
+            for _ in range(limit // 2)
+        ]
+    rest_failures = [
+        rest_account(server, "127.0.0.4", good=False, signature="\xc3\xa9")
+        for _ in range(limit - limit // 2)
+    ]
+
+    async with connected(server.url, source="127.0.0.4") as client:
+        refused = await client.login("alice")
+
+    assert [f["code"] for f in failures] == ["AUTH_FAILED"] * (limit // 2)
+    assert rest_failures == [(401, AUTH_FAILED)] * (limit - limit // 2)
+    assert refused["code"] == "RATE_LIMITED"
 
 
 async def test_a_second_login_on_a_connection_is_refused(server: ServerProcess) -> None:

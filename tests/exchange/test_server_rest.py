@@ -102,7 +102,11 @@ def test_the_book_has_its_seq_checksum_and_the_depth_asked_for(
     assert top.body == {**whole.body, "bids": bids[:1]}
 
 
-@pytest.mark.parametrize("depth", ["0", "-1", "abc", "1.5", "10001", ""])
+@pytest.mark.parametrize(
+    "depth",
+    ["0", "-1", "abc", "1.5", "10001", "", "%D9%A3", "1" * 5000],
+    ids=lambda depth: depth if len(depth) < 20 else f"{len(depth)}-digits",
+)
 def test_a_bad_book_depth_is_a_400_naming_the_parameter(
     server: ServerProcess, depth: str
 ) -> None:
@@ -219,6 +223,9 @@ def _signed(path: str, **change: Any) -> dict[str, str]:
     return {**headers, **change}
 
 
+E_ACUTE = "\xc3\xa9"
+"""é in UTF-8, as a header value (sent as latin-1, so these two bytes)."""
+
 SPOILED: dict[str, Callable[[str], dict[str, str]]] = {
     "bad-signature": lambda path: _signed(path, **{"X-Cux-Signature": "00" * 32}),
     "stale-timestamp": lambda path: _signed(path, when=time.time_ns() - 60 * 10**9),
@@ -228,6 +235,15 @@ SPOILED: dict[str, Callable[[str], dict[str, str]]] = {
     "unknown-key": lambda path: _signed(path, **{"X-Cux-Key": "nobody"}),
     "no-timestamp": lambda path: _signed(path, **{"X-Cux-Timestamp": "soon"}),
     "no-headers": lambda path: {},
+    # Header values go out as latin-1: "\xc3\xa9" is é in UTF-8, "\xc2\xb2" ²
+    # (a digit to str.isdigit), "\xff" no UTF-8 at all.
+    "non-ascii-signature": lambda path: _signed(path, **{"X-Cux-Signature": E_ACUTE}),
+    "non-utf8-signature": lambda path: _signed(path, **{"X-Cux-Signature": "\xff"}),
+    "non-utf8-timestamp": lambda path: _signed(path, **{"X-Cux-Timestamp": "\xff"}),
+    "superscript-timestamp": lambda path: _signed(
+        path, **{"X-Cux-Timestamp": "\xc2\xb2"}
+    ),
+    "huge-timestamp": lambda path: _signed(path, **{"X-Cux-Timestamp": "1" * 5000}),
 }
 
 
@@ -239,6 +255,19 @@ def test_a_private_request_without_a_good_fresh_signature_is_a_401(
     reply = server.get(path, SPOILED[spoil](path))
 
     assert reply == error(401, **AUTH_FAILED)
+    assert "Traceback" not in server.text
+
+
+def test_a_job_signed_with_a_non_ascii_signature_is_a_401_not_a_500(
+    server: ServerProcess,
+) -> None:
+    body = b'{"symbol": "rest-SPOT", "inputs": ["a"], "budget_cu": 1, "max_price": 9}'
+    headers = {**signed_body_headers(body), "X-Cux-Signature": E_ACUTE}
+
+    reply = http_send(server.http + "/api/v1/jobs", "POST", body, headers)
+
+    assert reply == error(401, **AUTH_FAILED)
+    assert "Traceback" not in server.text
 
 
 @pytest.mark.parametrize(
