@@ -1,23 +1,29 @@
 """The web dashboard of a real `cux serve`, in headless Chromium.
 
 The page loads with no console error, shows a trade that the test makes over
-the websocket, shows and removes the book level of an order the test places
-and cancels, subscribes again when its book updates have a gap, shows
-nodes, futures windows and auctions of a busy market, and reconnects after a
-server restart. Each test watches an
-instrument of its own (a "desk"), so that the tests share one server.
+the websocket (in the trades, the last price and the price chart), shows and
+removes the book level of an order the test places and cancels, subscribes
+again when its book updates have a gap, shows the indicative price of a call
+phase until its auction, shows a node's utilisation and reputation as its
+shards run, shows nodes, futures windows and auctions of a busy market, and
+reconnects after a server restart. Each test watches an instrument of its own
+(a "desk"), so that the tests share one server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import socket
+import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 import pytest_asyncio
 from dashboard_harness import (
@@ -29,11 +35,15 @@ from dashboard_harness import (
     populate,
 )
 from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
-from server_harness import ServerProcess, connected, desk_config, write_config
+from server_harness import Client, ServerProcess, connected, desk_config, write_config
+
+from providers.jobs import JobBudget, plan_inputs
+from providers.metering import FLOPS_PER_CU, MINILM_L6
+from providers.tokens import TokenCounter
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-DESKS = ("quiet", "tape", "depth", "gap")
+DESKS = ("quiet", "tape", "depth", "gap", "call", "fleet")
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +61,39 @@ async def browser() -> AsyncIterator[Browser]:
         pytest.fail(missing)
     async with launch_browser() as browser:
         yield browser
+
+
+CHART_COLOURS = """() => {
+  const canvas = document.getElementById("chart");
+  const { width, height } = canvas;
+  const { data } = canvas.getContext("2d").getImageData(0, 0, width, height);
+  const colours = { up: [47, 208, 127], down: [255, 92, 108], last: [90, 169, 255] };
+  const counts = { up: 0, down: 0, last: 0 };
+  for (let i = 0; i < data.length; i += 4) {
+    if (!data[i + 3]) continue;
+    for (const [name, [r, g, b]] of Object.entries(colours)) {
+      const off = Math.abs(data[i] - r) + Math.abs(data[i + 1] - g);
+      if (off + Math.abs(data[i + 2] - b) < 12) counts[name] += 1;
+    }
+  }
+  return counts;
+}"""
+"""How many pixels of the price chart have the colour of a rising candle, a
+falling one and the last price's line (`exchange/dashboard/chart.js`)."""
+
+
+async def chart_colours(
+    page: Page, until: Callable[[dict[str, int]], bool] | None = None
+) -> dict[str, int]:
+    """The `CHART_COLOURS` counts, once ``until`` holds for them if given or
+    `WAIT_MS` has passed (the page's policy runs no script from a string, so
+    the test polls rather than `Page.wait_for_function`)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        counts: dict[str, int] = await page.evaluate(CHART_COLOURS)
+        if until is None or until(counts) or time.monotonic() > deadline:
+            return counts
+        await asyncio.sleep(0.05)
 
 
 # -- serving --------------------------------------------------------------------
@@ -115,6 +158,7 @@ async def test_a_trade_made_over_the_websocket_shows_in_the_trades_and_last_pric
         connected(server.url, "tape-buyer") as buyer,
     ):
         page = dashboard.page
+        blank = await chart_colours(page)
         sell = await seller.request(
             "place", symbol="tape-SPOT", side="sell", qty=3, price=1234
         )
@@ -130,9 +174,16 @@ async def test_a_trade_made_over_the_websocket_shows_in_the_trades_and_last_pric
         await expect(page.locator("#last-price")).to_contain_text("1,234 µcr")
         await expect(page.locator("#last-price")).to_contain_text("0.001234 cr")
         await expect(page.locator("#trades-empty")).to_be_hidden()
+        # One trade: one candle, open = close (so drawn "up"), and the last
+        # price marked across the chart.
+        drawn = await chart_colours(page, until=lambda counts: counts["up"] > 0)
 
     assert sell["type"] == "ack", sell
     assert buy["type"] == "ack", buy
+    assert blank == {"up": 0, "down": 0, "last": 0}
+    assert drawn["up"] > 0
+    assert drawn["down"] == 0
+    assert drawn["last"] > 0
     assert dashboard.problems == []
 
 
@@ -214,6 +265,154 @@ async def test_a_gap_in_the_book_updates_makes_the_page_subscribe_again(
         await expect(page.locator("#book-state")).to_contain_text("checksum ok")
 
     assert len(dropped) == 1
+    assert dashboard.problems == []
+
+
+async def test_a_call_phase_shows_the_indicative_price_and_volume_until_its_auction(
+    server: ServerProcess, browser: Browser
+) -> None:
+    async with (
+        open_dashboard(browser, server.http, "call-SPOT") as dashboard,
+        connected(server.url, "operator") as operator,
+        connected(server.url, "call-seller") as seller,
+        connected(server.url, "call-buyer") as buyer,
+    ):
+        page = dashboard.page
+        auction = page.locator("#auction-phase")
+        moved = await operator.request(
+            "set_phase", symbol="call-SPOT", phase="pre_open"
+        )
+        await expect(auction).to_have_text("pre open", timeout=WAIT_MS)
+        placed = [
+            await seller.request("place", **call_order("sell", 5, 1000)),
+            await seller.request("place", **call_order("sell", 3, 1010)),
+            await buyer.request("place", **call_order("buy", 4, 1010)),
+            await buyer.request("place", **call_order("buy", 2, 990)),
+        ]
+
+        # The book crosses, nothing trades: 4 lots would trade at 1000 and at
+        # 1010; at 1000 the fewer are left over (1 sell lot, so surplus -1).
+        await expect(page.locator("#ind-price")).to_have_text(
+            "1,000 µcr", timeout=WAIT_MS
+        )
+        await expect(page.locator("#ind-volume")).to_have_text("4 lots")
+        await expect(page.locator("#ind-surplus")).to_have_text("-1")
+        await expect(page.locator("#trades-empty")).to_be_visible()
+
+        opened = await operator.request(
+            "set_phase", symbol="call-SPOT", phase="continuous"
+        )
+        await expect(page.locator("#last-auction")).to_contain_text(
+            "4 @ 1,000", timeout=WAIT_MS
+        )
+        await expect(page.locator("#ind-price")).to_have_text("—")
+        await expect(page.locator("#ind-volume")).to_have_text("—")
+        await expect(auction).to_have_text("continuous")
+        await expect(page.locator("#trades tr", has_text="auction")).to_have_text(
+            re.compile(r"1,000\s*4\s*auction")
+        )
+
+    assert [moved["type"], opened["type"]] == ["ack", "ack"]
+    assert [reply["type"] for reply in placed] == ["ack"] * 4
+    assert dashboard.problems == []
+
+
+def call_order(side: str, qty: int, price: int) -> dict[str, Any]:
+    return {"symbol": "call-SPOT", "side": side, "qty": qty, "price": price}
+
+
+FLEET_NODE = "fleet-seller/fleet-node"
+TEXT = "The dashboard shows the node that embeds this sentence."
+
+
+async def shard_of_a_new_job(
+    node: Client, buyer: Client, shards: int
+) -> dict[str, Any]:
+    """Submit a job order of `TEXT` as the fleet's buyer; the shard it gives
+    ``node`` (its ``shards``-th)."""
+    submitted = await buyer.request(
+        "submit_job", symbol="fleet-SPOT", inputs=[TEXT], budget_cu=1, max_price=50
+    )
+    assert submitted["type"] == "ack", submitted
+    return (await node.wait_for("shard", shards))[-1]
+
+
+def honest_report(shard: dict[str, Any]) -> dict[str, Any]:
+    """What an honest node reports for ``shard``, without running the model:
+    the planned depth and FLOPs of each input, and zero embeddings. It took
+    half a second per CU, so it delivered 2 CU/s."""
+    tokens = TokenCounter().count(shard["inputs"])
+    budget = JobBudget(shard["budget_flops"], shard["job_full_flops"])
+    inputs = plan_inputs(tokens, shard["tier"], budget)
+    flops = sum(report.flops for report in inputs)
+    zeros = bytes(4 * MINILM_L6.hidden * len(inputs))
+    return {
+        "shard_id": shard["shard_id"],
+        "inputs": msgspec.to_builtins(inputs),
+        "embeddings": base64.b64encode(zeros).decode(),
+        "flops": flops,
+        "wall_ns": flops // 2,
+    }
+
+
+async def test_the_nodes_panel_shows_utilisation_and_reputation_as_shards_run(
+    server: ServerProcess, browser: Browser
+) -> None:
+    # The test is the node: it registers 2 CU/s and quotes lots, takes the
+    # shard of a job, delivers it, then hands back the next job's shard.
+    async with (
+        connected(server.url, "fleet-seller") as node,
+        connected(server.url, "fleet-buyer") as buyer,
+    ):
+        registered = await node.request(
+            "register_node",
+            node_id="fleet-node",
+            resource_class="fleet",
+            cu_per_second_milli=2_000,
+            model="all-MiniLM-L6-v2",
+        )
+        quoted = await node.request(
+            "place", symbol="fleet-SPOT", side="sell", qty=5, price=50
+        )
+        first = await shard_of_a_new_job(node, buyer, 1)
+
+        # Opened while the node runs a shard: its first look finds it busy.
+        async with open_dashboard(browser, server.http, "fleet-SPOT") as dashboard:
+            cells = dashboard.page.locator(f'#nodes tr[data-node="{FLEET_NODE}"] td')
+            usage, reputation = cells.nth(3), cells.nth(4)
+            await expect(usage).to_contain_text("1 shard running", timeout=WAIT_MS)
+            await expect(usage.locator(".meter-label")).to_have_text("100% busy")
+            await expect(cells.nth(2)).to_have_text("2 CU/s")
+            await expect(reputation.locator(".meter-label")).to_have_text("100%")
+            await expect(reputation.locator("div.small")).to_have_text(
+                "0 done · 0 failed · 0 CU"
+            )
+
+            report = honest_report(first)
+            delivered = await node.request("shard_result", **report)
+            second = await shard_of_a_new_job(node, buyer, 2)
+            handed_back = await node.request(
+                "shard_failed", shard_id=second["shard_id"], reason="test"
+            )
+
+            # One shard delivered of two; busy at its first look, idle now.
+            await expect(usage).to_contain_text("idle", timeout=WAIT_MS)
+            await expect(usage.locator(".meter-label")).to_have_text(
+                re.compile(r"^[1-9]\d?% busy$")
+            )
+            await expect(reputation.locator(".meter-label")).to_have_text(
+                "50%", timeout=WAIT_MS
+            )
+            await expect(reputation.locator(".meter span")).to_have_attribute(
+                "style", "width: 50%;"
+            )
+            cu = f"{report['flops'] / FLOPS_PER_CU:.1f}".removesuffix(".0")
+            await expect(reputation.locator("div.small")).to_have_text(
+                f"1 done · 1 failed · {cu} CU · 2 CU/s"
+            )
+
+    assert [registered["type"], quoted["type"]] == ["ack", "ack"]
+    assert [delivered["type"], handed_back["type"]] == ["ack", "ack"]
     assert dashboard.problems == []
 
 

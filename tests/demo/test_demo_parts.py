@@ -1,11 +1,15 @@
 """The demo's parts without processes: its market plan, its tally of the wire,
-and the report it prints."""
+its live view and status line, and the report it prints."""
 
 from __future__ import annotations
 
+import io
 import itertools
+import re
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
 
 from clients.agents import load_gpu_prices, load_passages, plan_jobs
 from exchange.demo_futures import BUY_LOTS, BUYER_WILLINGNESS_BPS
@@ -229,10 +233,8 @@ def test_tally_follows_trades_settlement_and_delivery_of_each_instrument() -> No
     ]
 
 
-def test_report_gives_trades_jobs_providers_and_the_journal_path(
-    tmp_path: Path,
-) -> None:
-    plan = make_plan(SERIES, nodes=3, seed=1)
+def one_of_each() -> Tally:
+    """A tally of one spot trade, one job done and one node."""
     tally = Tally(speed=CLOCK_SPEED)
     tally.on_public({"type": "trade", "symbol": SYMBOL, "price": 900, "qty": 2})
     tally.on_job("alice", job("7", "done", 2 * 10**9, 3 * 10**9, 1_800_000))
@@ -250,6 +252,71 @@ def test_report_gives_trades_jobs_providers_and_the_journal_path(
             },
         }
     ]
+    return tally
+
+
+def test_live_view_shows_the_dashboard_market_jobs_cu_nodes_and_events() -> None:
+    plan = make_plan(SERIES, nodes=3, seed=1)
+    tally = one_of_each()
+    tally.stage = "trading"
+    tally.event("a notable event")
+    summary = Summary(tally, plan, "http://127.0.0.1:1/", lambda: {"JOB_UNFILLED": 2})
+    screen = io.StringIO()
+
+    Console(file=screen, width=160, color_system=None).print(summary)
+
+    lines = [line.rstrip() for line in screen.getvalue().splitlines()]
+    assert re.fullmatch(
+        r"cux demo  \d+ s  simulated -- UTC  \(trading\)  "
+        r"dashboard: http://127\.0\.0\.1:1/",
+        lines[0],
+    )
+    assert "│ emb-SPOT   │      1 │    2 │            900 │         -- │" in lines
+    assert (
+        "jobs 1 done, 0 failed, 0 running, 0 cancelled, 2 unfilled at their price"
+        in lines
+    )
+    assert (
+        "CU spent 2.0, saved 1.0 (tiers and budgets) | consumers paid 1.800000 "
+        "credits" in lines
+    )
+    [node] = [line for line in lines if line.startswith("│ node-1")]
+    assert [cell.strip() for cell in node.strip("│").split("│")] == [
+        "node-1",
+        "prov-1",
+        "A100 $1.75/h",
+        "steady 10-50%",
+        "1.5",  # CU per real second: 0.025 simulated × 60
+        "0",
+        "4 done, 1 failed",
+        "8.0",
+        "80.00%",
+    ]
+    assert re.search(r"^ +\d+ +a notable event$", "\n".join(lines), re.M)
+
+
+def test_status_line_gives_time_market_jobs_cu_and_nodes_in_one_line() -> None:
+    plan = make_plan(SERIES, nodes=3, seed=1)
+    tally = one_of_each()
+    tally.stage = "trading"
+    summary = Summary(tally, plan, "http://127.0.0.1:1/", dict)
+
+    line = summary.status_line()
+
+    assert re.fullmatch(r"\[ +\d+ s \| --\] .*", line)
+    assert line.split("] ", 1)[1] == (
+        "trading: trades 1 (2 lots, last 900 µcr) | jobs 1 done, "
+        "0 failed, 0 running, 0 cancelled, 0 unfilled at their price | CU spent "
+        "2.0, saved 1.0 (tiers and budgets) | consumers paid 1.800000 credits | "
+        "nodes 1/3"
+    )
+
+
+def test_report_gives_trades_jobs_providers_and_the_journal_path(
+    tmp_path: Path,
+) -> None:
+    plan = make_plan(SERIES, nodes=3, seed=1)
+    tally = one_of_each()
     summary = Summary(tally, plan, "http://127.0.0.1:1/", lambda: {"JOB_UNFILLED": 2})
     balances = {"prov-1": {"available": 101_500_000, "held": 0, "escrow": 0}}
 

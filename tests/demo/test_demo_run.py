@@ -1,14 +1,17 @@
 """``cux demo`` as a user runs it: real server and node processes, real jobs.
 
 Each test starts ``python -m exchange demo`` with a data folder of its own
-and a free port, reads its output (not a terminal, so events and status come
-as plain lines), stops it, and then checks what it left: the report, a journal
-that ``cux replay`` accepts, and no process of its own still alive.
+and a free port, reads its output, stops it, and then checks what it left:
+the report, a journal that ``cux replay`` and the replay notebook accept, and
+no process of its own still alive. The long run is on a pseudo-terminal, so
+that it shows its live view as it does to a person; the short ones write to
+a pipe, so events and status come as plain lines.
 """
 
 from __future__ import annotations
 
 import os
+import pty
 import queue
 import re
 import signal
@@ -21,31 +24,98 @@ from pathlib import Path
 
 import pytest
 
+_NOTEBOOK_TESTS = str(Path(__file__).resolve().parents[1] / "notebooks")
+if _NOTEBOOK_TESTS not in sys.path:
+    sys.path.append(_NOTEBOOK_TESTS)
+
+from notebook_harness import (  # noqa: E402
+    FIGURES,
+    errors,
+    figures,
+    outputs,
+    run_notebook,
+    texts,
+)
+
 REPO = Path(__file__).resolve().parents[2]
+TERMINAL = {"COLUMNS": "160", "LINES": "100", "TERM": "xterm-256color"}
+"""The pseudo-terminal's size: wide and tall enough for the whole live view."""
+STYLE = re.compile(rb"\x1b\[[0-9;]*m|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+"""A control sequence that styles text or links it: removed from a line."""
+MOVE = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
+"""Any other: the cursor moves or a line is erased, so a line ends there."""
+HIDE_CURSOR, SHOW_CURSOR = b"\x1b[?25l", b"\x1b[?25h"
 
 
 class DemoProcess:
-    """``cux demo`` with ``args``; a thread collects its output lines."""
+    """``cux demo`` with ``args``; a thread collects its output lines.
 
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange", "demo", *args],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
+    On a pipe the lines are what it printed. On a pseudo-terminal
+    (``terminal``) it draws a live view, redrawn in place: each line of each
+    frame becomes a line here, without its control sequences, and `raw`
+    keeps the bytes as written.
+    """
+
+    def __init__(self, *args: str, terminal: bool = False) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        command = [sys.executable, "-m", "exchange", "demo", *args]
+        if terminal:
+            env.update(TERMINAL)
+            source, sink = pty.openpty()
+            self.proc = subprocess.Popen(
+                command, cwd=REPO, stdin=sink, stdout=sink, stderr=sink, env=env
+            )
+            os.close(sink)
+        else:
+            self.proc = subprocess.Popen(
+                command,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            assert self.proc.stdout is not None
+            source = self.proc.stdout.fileno()
+        self.terminal = terminal
+        self.raw = bytearray()
         self.lines: list[str] = []
         self._new: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(source,), daemon=True)
+        self._reader.start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._new.put(line)
+    def _read(self, source: int) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(source, 65536)
+            except OSError:  # EIO: every holder of the terminal closed it
+                chunk = b""
+            if not chunk:
+                break
+            self.raw += chunk
+            *complete, pending = (pending + chunk).split(b"\n")
+            for line in complete:
+                self._add(line)
+        if pending:
+            self._add(pending)
+        if self.terminal:
+            os.close(source)
         self._new.put(None)
+
+    def _add(self, line: bytes) -> None:
+        if not self.terminal:
+            self._put(line.decode(errors="replace") + "\n")
+            return
+        # A redraw moves up with control sequences after a carriage return:
+        # each piece between them is a line of a frame.
+        plain = MOVE.sub(b"\r", STYLE.sub(b"", line))
+        for piece in plain.split(b"\r"):
+            if piece.strip():
+                self._put(piece.decode(errors="replace").rstrip() + "\n")
+
+    def _put(self, line: str) -> None:
+        self.lines.append(line)
+        self._new.put(line)
 
     @property
     def text(self) -> str:
@@ -71,20 +141,17 @@ class DemoProcess:
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
+        return self.wait(timeout)
 
     def wait(self, timeout: float) -> int:
         try:
-            return self.proc.wait(timeout)
+            status = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
             raise
+        self._reader.join(10)  # the output's end, once every child has closed it
+        return status
 
 
 def alive_mentioning(*needles: str) -> list[str]:
@@ -111,6 +178,13 @@ def figure(pattern: str, text: str) -> int:
     return int(found.group(1))
 
 
+def decimal(pattern: str, text: str) -> float:
+    """The decimal number the first line matching ``pattern`` captures."""
+    found = re.search(pattern, text, re.MULTILINE)
+    assert found is not None, f"no line matches {pattern!r}:\n{text}"
+    return float(found.group(1))
+
+
 def alive(pid: int) -> bool:
     """Whether process ``pid`` runs (a zombie, already dead, does not)."""
     try:
@@ -124,26 +198,110 @@ def started_pids(output: str) -> list[int]:
     return [int(pid) for pid in re.findall(r"\(pid (\d+)", output)]
 
 
-def test_demo_runs_jobs_and_a_futures_window_and_on_sigint_leaves_no_process(
-    tmp_path: Path,
+def last_frame(output: str) -> str:
+    """The live view as it stood when the demo stopped: its last frame, which
+    stays on the terminal above the report."""
+    heads = list(re.finditer(r"^cux demo +\d+ s +simulated .*$", output, re.M))
+    assert heads, f"no live view in:\n{output}"
+    return output[heads[-1].start() : output.index("cux demo report")]
+
+
+def check_live_view(frame: str, port: str, report: str) -> None:
+    """``frame`` shows the parts of the live view, with figures that the
+    report, read later, can only have grown from."""
+    head = frame.splitlines()[0]
+    assert f"(trading)  dashboard: http://127.0.0.1:{port}/" in head
+
+    # The market: trades, lots and prices of the spot book and the window.
+    spot = re.search(r"^│ emb-SPOT +│ +(\d+) │ +(\d+) │ +[\d,]+ │ +-- │$", frame, re.M)
+    window = re.search(
+        r"^│ (emb-\d{8}T\d\d) +│ +(\d+) │ +\d+ │ +[\d,]+ │ +[\d,]+ │$", frame, re.M
+    )
+    assert spot is not None, frame
+    assert window is not None, frame
+    assert 0 < int(spot.group(1)) <= figure(r"^  emb-SPOT: (\d+) trades", report)
+    settled = rf"^  {window.group(1)}: (\d+) trades.*, settled [\d,]+$"
+    assert 0 < int(window.group(2)) <= figure(settled, report)
+
+    # The jobs done and the CU they spent and saved.
+    done = figure(r"^jobs (\d+) done, \d+ failed, \d+ running", frame)
+    assert 0 < done <= figure(r"^jobs (\d+) done", report)
+    assert re.search(
+        r"^CU spent \d+\.\d, saved \d+\.\d \(tiers and budgets\) \| "
+        r"consumers paid \d+\.\d{6} credits$",
+        frame,
+        re.M,
+    )
+    spent = r"^CU spent (\d+\.\d)"
+    assert 0 < decimal(spent, frame) <= decimal(spent, report)
+
+    # Every node, with its shards, CU and reputation.
+    nodes = re.findall(
+        r"^│ (node-\d) +│ (prov-\d) +│ .+ │ +(\d+) done, (\d+) failed │ +[\d.]+ │ "
+        r"+([\d.]+)% │$",
+        frame,
+        re.M,
+    )
+    assert [n[:2] for n in nodes] == [
+        ("node-1", "prov-1"),
+        ("node-2", "prov-2"),
+        ("node-3", "prov-3"),
+    ], frame
+    assert sum(int(n[2]) for n in nodes) > 0
+    assert all(0 <= float(n[4]) <= 100 for n in nodes)
+    assert "latest events" in frame
+
+
+def check_notebook(data: Path, state_hash: str, trades: int) -> None:
+    """The replay notebook, left to find the journal itself, opens the demo's
+    (the newest under ``cux-demo/``), replays it to ``state_hash`` and draws
+    every figure."""
+    notebook = run_notebook(data.parent.parent)
+
+    found = outputs(notebook)
+    assert errors(found) == []
+    assert len(figures(found)) == FIGURES
+    text = texts(found)
+    assert f"'journal': '{data / 'journal'}'" in text
+    assert f"(expected): {state_hash} ok" in text
+    assert "'verified': True" in text
+    assert f"'trades': {trades}," in text
+
+
+def test_demo_on_a_terminal_shows_its_market_live_and_on_sigint_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = tmp_path / "demo"
+    # In a cux-demo folder, where the replay notebook looks by default.
+    data = tmp_path / "cux-demo" / "run"
     demo = DemoProcess(
-        "--duration", "170", "--nodes", "3", "--port", "0", "--data", str(data)
+        "--duration",
+        "170",
+        "--nodes",
+        "3",
+        "--port",
+        "0",
+        "--data",
+        str(data),
+        terminal=True,
     )
     try:
         port = demo.wait_for(r"dashboard at http://127\.0\.0\.1:(\d+)/", 60).group(1)
         # The futures buyer's first job on its delivered leases (the window
         # starts 50 simulated minutes, 50 real seconds, after the start).
         demo.wait_for(r"dave's job \d+ on its emb-\S+ leases: done", 150)
-        demo.wait_for(r"jobs [1-9]\d* done", 30)
+        demo.wait_for(r"^jobs [1-9]\d* done", 30)
     finally:
         status = demo.stop(signal.SIGINT)
     out = demo.text
 
     assert status == 0, out
-    assert "stopping: SIGINT received" in out
     report = out[out.index("cux demo report") :]
+    assert "  stopping: SIGINT received" in report.splitlines()
+
+    # On a terminal: a live view, no status lines, and the cursor given back.
+    check_live_view(last_frame(out), port, report)
+    assert not re.search(r"^\[ *\d+ s \|", out, re.M)
+    assert demo.raw.rfind(SHOW_CURSOR) > demo.raw.rfind(HIDE_CURSOR) >= 0
 
     # A market with trades on both instruments, and jobs done on it.
     assert figure(r"^trades: (\d+)$", report) > 0
@@ -159,7 +317,8 @@ def test_demo_runs_jobs_and_a_futures_window_and_on_sigint_leaves_no_process(
     assert len(shards) == 3, report
     assert sum(int(n) > 0 for n in shards) >= 2, report
 
-    # The journal is where the report says, and replays.
+    # The journal is where the report says, and replays: in `cux replay` and
+    # in the replay notebook, to the same state hash.
     assert f"journal: {data / 'journal'}" in report
     assert (data / "journal").is_dir()
     replay = subprocess.run(
@@ -171,7 +330,11 @@ def test_demo_runs_jobs_and_a_futures_window_and_on_sigint_leaves_no_process(
         check=False,
     )
     assert replay.returncode == 0, replay.stderr
-    assert re.search(r"^state hash: [0-9a-f]{64}$", replay.stdout, re.M)
+    state_hash = re.search(r"^state hash: ([0-9a-f]{64})$", replay.stdout, re.M)
+    assert state_hash is not None, replay.stdout
+    monkeypatch.delenv("CUX_JOURNAL", raising=False)
+    monkeypatch.setenv("CUX_STATE_HASH", state_hash.group(1))
+    check_notebook(data, state_hash.group(1), figure(r"^trades: (\d+)$", report))
 
     # Every child process was stopped and waited for.
     pids = started_pids(out)
@@ -190,7 +353,8 @@ def test_demo_whose_duration_ends_while_the_nodes_load_stops_them_and_reports(
 
     out = demo.text
     assert status == 0, out
-    assert "stopping: --duration 3 s reached" in out
+    # Off a terminal each event is a line of its own, with its time.
+    assert re.search(r"^\[ +\d s\] stopping: --duration 3 s reached$", out, re.M)
     assert "trades: 0" in out
     assert f"journal: {data / 'journal'}" in out
     pids = started_pids(out)

@@ -4,48 +4,30 @@ that a real `cux serve` wrote in this test run: a trading flow on ``cpu-SPOT``
 (`job_harness`), whose provider and job figures must show that job.
 
 The notebook reads its parameters from the environment (``CUX_JOURNAL``,
-``CUX_STATE_HASH``), which the kernel inherits from this process.
+``CUX_STATE_HASH``), which the kernel inherits from this process; the demo's
+own journal is given to it in ``tests/demo/test_demo_run.py``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from job_harness import JobJournal, job_journal
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from notebook_harness import FIGURES, errors, figures, outputs, run_notebook, texts
 from replay_harness import ServerJournal, server_journal
 
 from exchange.analysis_compute import FLOPS_PER_CU
 
 __all__ = ["job_journal", "server_journal"]  # the fixtures, imported for pytest
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-NOTEBOOK = NOTEBOOKS / "market_replay.ipynb"
-FIGURES = 6  # prices, depth, spread, auctions, providers, jobs
-
 
 def execute(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
     """The notebook after running it, from its own folder, with ``env`` set."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    notebook = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
-    client = NotebookClient(
-        notebook,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-    )
-    client.execute()
-    return notebook
-
-
-def outputs(notebook: Any) -> list[Any]:
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    return [out for cell in code for out in cell.outputs]
+    return run_notebook()
 
 
 def test_the_notebook_replays_a_server_journal_checks_its_hash_and_draws_figures(
@@ -58,14 +40,13 @@ def test_the_notebook_replays_a_server_journal_checks_its_hash_and_draws_figures
     )
 
     found = outputs(notebook)
-    assert [out for out in found if out.output_type == "error"] == []
-    figures = [out for out in found if "image/png" in out.get("data", {})]
-    assert len(figures) == FIGURES
-    texts = "\n".join(out.get("data", {}).get("text/plain", "") for out in found)
-    assert f"'state_hash': '{server_journal.state_hash}'" in texts
-    assert "'verified': True" in texts
-    assert f"(expected): {server_journal.state_hash} ok" in texts
-    assert str(server_journal.data / "journal") in texts
+    assert errors(found) == []
+    assert len(figures(found)) == FIGURES
+    text = texts(found)
+    assert f"'state_hash': '{server_journal.state_hash}'" in text
+    assert "'verified': True" in text
+    assert f"(expected): {server_journal.state_hash} ok" in text
+    assert str(server_journal.data / "journal") in text
 
 
 def test_the_notebook_stops_at_the_check_when_the_state_hash_differs(
@@ -90,23 +71,21 @@ def test_the_notebook_plots_the_provider_and_the_job_of_a_journal_with_a_real_jo
     )
 
     found = outputs(notebook)
-    assert [out for out in found if out.output_type == "error"] == []
-    figures = [
-        out.data["text/plain"] for out in found if "image/png" in out.get("data", {})
-    ]
+    assert errors(found) == []
+    drawn = figures(found)
     # An empty figure is one axis of text ("no jobs in this journal"); the
     # providers' has four panels, the jobs' two.
-    assert len(figures) == FIGURES
-    assert figures[-2:] == [
+    assert len(drawn) == FIGURES
+    assert drawn[-2:] == [
         "<Figure size 1000x700 with 4 Axes>",
         "<Figure size 1000x500 with 2 Axes>",
     ]
-    texts = "\n".join(out.get("data", {}).get("text/plain", "") for out in found)
-    assert f"(expected): {job_journal.state_hash} ok" in texts
-    assert "account='p1'" in texts
-    assert f"used_flops={job['flops']}" in texts
+    text = texts(found)
+    assert f"(expected): {job_journal.state_hash} ok" in text
+    assert "account='p1'" in text
+    assert f"used_flops={job['flops']}" in text
     cu, full = job["flops"] / FLOPS_PER_CU, job["full_flops"] / FLOPS_PER_CU
     assert (
         f"all: 1 jobs (1 done), 24 inputs, {cu:,.1f} CU used of {full:,.1f} at "
         "full depth: 50.0% saved"
-    ) in texts
+    ) in text
