@@ -170,13 +170,17 @@ class JobRun:
         )
 
     def results(self, offset: int, limit: int) -> list[InputResult | None]:
+        end = min(offset + limit, len(self.texts))
+        if self.embeddings is None or not self.done:
+            return [None] * max(0, end - offset)
+        # One conversion for the page's rows (not one a row).
+        rows = np.round(self.embeddings[offset:end].astype(np.float64), 7).tolist()
         out: list[InputResult | None] = []
-        for i in range(offset, min(offset + limit, len(self.texts))):
-            if i not in self.done or self.embeddings is None:
+        for i, row in enumerate(rows, offset):
+            if i not in self.done:
                 out.append(None)
                 continue
             plan = self.plans[i]
-            row = np.round(self.embeddings[i].astype(np.float64), 7).tolist()
             out.append(
                 InputResult(row, plan.tokens, plan.layers, plan.exit, plan.flops)
             )
