@@ -27,7 +27,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clients.cli_input import (
     UsageError,
@@ -41,6 +41,9 @@ from clients.cli_input import (
 from clients.cli_reach import unreachable
 from clients.config import ClientConfig, resolve
 from clients.jobs import MAX_BUDGET_CU
+
+if TYPE_CHECKING:
+    from clients.cli_render import Cancelled
 
 __all__ = ["add_client_commands"]
 
@@ -467,6 +470,8 @@ async def _orders(args: argparse.Namespace, config: ClientConfig) -> int:
 
 
 async def _cancel(args: argparse.Namespace, config: ClientConfig) -> int:
+    from clients.cli_render import cancel_json, cancel_table
+
     if args.all == bool(args.order_ids):
         raise UsageError("give order ids, or --all")
     if args.symbol is not None and not args.all:
@@ -477,11 +482,31 @@ async def _cancel(args: argparse.Namespace, config: ClientConfig) -> int:
             plural = "" if count == 1 else "s"
             _print(args, {"cancelled": count}, f"cancelled {count} order{plural}")
             return 0
-        for order_id in args.order_ids:
+        outcomes = await _cancel_each(cux, args.order_ids)
+    # Every id's result; each refusal also on stderr, as other commands say one.
+    _print(args, cancel_json(outcomes), cancel_table(outcomes))
+    name = f"cux {args.command_name}"
+    for order_id, error in outcomes:
+        if error is not None:
+            print(f"{name}: {order_id}: {error.code}: {error.message}", file=sys.stderr)
+    return 1 if any(error is not None for _, error in outcomes) else 0
+
+
+async def _cancel_each(cux: Any, order_ids: list[str]) -> list[Cancelled]:
+    """Cancel every order of ``order_ids``, one after another, whatever
+    happens to the others: each id with None, or the server's refusal (a
+    `ServerError`). A connection that fails still ends the command."""
+    from clients.errors import ServerError
+
+    outcomes: list[Cancelled] = []
+    for order_id in order_ids:
+        try:
             await cux.cancel(order_id)
-        ids = list(args.order_ids)
-        _print(args, {"cancelled": ids}, f"cancelled {', '.join(ids)}")
-    return 0
+        except ServerError as exc:
+            outcomes.append((order_id, exc))
+        else:
+            outcomes.append((order_id, None))
+    return outcomes
 
 
 async def _amend(args: argparse.Namespace, config: ClientConfig) -> int:

@@ -45,16 +45,29 @@ class UsageError(Exception):
 # -- argument types -----------------------------------------------------------------
 
 
+_WHOLE = re.compile(r"-?[0-9]+")
+"""A whole number as a person types it: ASCII digits, after a minus sign or
+not."""
+
+
 def whole(low: int, high: int = INT64_MAX) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high``."""
+    """An argparse type: a whole number from ``low`` to ``high``, in ASCII
+    digits."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number, got {text!r}"
-            ) from None
+        # ASCII digits only, as ids are taken: `int` also reads " 5", "1_000"
+        # and the digits of other scripts.
+        if not _WHOLE.fullmatch(text):
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}")
+        sign = -1 if text.startswith("-") else 1
+        digits = text.lstrip("-").lstrip("0") or "0"
+        # Past 20 digits, past every bound (and `int` reads at most 4,300).
+        if len(digits) <= 20:
+            value = sign * int(digits)
+            shown = str(value)
+        else:
+            value = sign * 10**20
+            shown = f"{text[:12]}... ({len(digits):,} digits)"
         if low <= value <= high:
             return value
         # The whole range where it is one a person can read; past the wire's
@@ -65,7 +78,7 @@ def whole(low: int, high: int = INT64_MAX) -> Callable[[str], int]:
             wanted = f"at least {low:,}"
         else:
             wanted = f"at most {high}"
-        raise argparse.ArgumentTypeError(f"must be {wanted}, got {value}")
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {shown}")
 
     return parse
 
@@ -74,14 +87,16 @@ positive = whole(1)
 """An argparse type: a whole number from 1 to `INT64_MAX`."""
 
 
+_DECIMAL = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?")
+"""A number as a person types it: ASCII digits, a point, an exponent."""
+
+
 def seconds(text: str) -> float:
-    """An argparse type: a time in seconds, more than 0 and finite."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds, got {text!r}"
-        ) from None
+    """An argparse type: a time in seconds, more than 0 and finite, in ASCII
+    digits (`float` also reads " 5", "1_0", "nan" and other scripts' digits)."""
+    if not _DECIMAL.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}")
+    value = float(text)
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(
             f"must be a number of seconds above 0, got {text!r}"

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from clients.book import BookMirror
+from clients.errors import ServerError
 from clients.messages import (
     Balance,
     Job,
@@ -29,9 +30,12 @@ from clients.messages import (
 from clients.sizing import format_credits
 
 __all__ = [
+    "Cancelled",
     "balance_table",
     "book_json",
     "book_view",
+    "cancel_json",
+    "cancel_table",
     "job_json",
     "job_table",
     "order_json",
@@ -41,6 +45,9 @@ __all__ = [
 ]
 
 GFLOP = 10**9
+
+Cancelled = tuple[str, ServerError | None]
+"""An order id ``cux cancel`` was given, and None or the server's refusal."""
 
 
 def to_builtins(value: Any) -> Any:
@@ -117,6 +124,9 @@ def _opt(value: int | None) -> str:
 
 def order_json(placed: PlacedOrder, result: OrderResult | None) -> dict[str, Any]:
     out: dict[str, Any] = to_builtins(placed)
+    if placed.tif is None:
+        # The server's default, as ``cux orders`` shows it.
+        out["tif"] = "IOC" if placed.price is None else "GTC"
     if result is not None:
         out.update(
             status=result.status,
@@ -146,6 +156,30 @@ def order_table(placed: PlacedOrder, result: OrderResult | None) -> RenderableTy
 
 def _reason(reason: str | None) -> str:
     return "" if reason is None else f" ({reason})"
+
+
+def cancel_json(outcomes: Sequence[Cancelled]) -> dict[str, Any]:
+    """``cux cancel ID...``: the ids cancelled, and those the server refused
+    with its code and message, each in the order given."""
+    return {
+        "cancelled": [order_id for order_id, error in outcomes if error is None],
+        "failed": [
+            {"order_id": order_id, "code": error.code, "message": error.message}
+            for order_id, error in outcomes
+            if error is not None
+        ],
+    }
+
+
+def cancel_table(outcomes: Sequence[Cancelled]) -> RenderableType:
+    """``cux cancel ID...``: one row an id, ``cancelled`` or the refusal."""
+    table = Table(title="Cancel")
+    table.add_column("id", justify="right")
+    table.add_column("result")
+    for order_id, error in outcomes:
+        result = "cancelled" if error is None else f"{error.code}: {error.message}"
+        table.add_row(order_id, result)
+    return table
 
 
 def orders_table(orders: Iterable[OpenOrder]) -> RenderableType:

@@ -223,7 +223,7 @@ def test_trade_rests_a_limit_order_and_orders_lists_it(
 def test_trade_that_crosses_reports_its_fills_in_json(
     server: ServerProcess, desk: Desk
 ) -> None:
-    ok_json(
+    resting = ok_json(
         cux(
             "trade",
             "sell",
@@ -238,7 +238,9 @@ def test_trade_that_crosses_reports_its_fills_in_json(
     order = ok_json(
         cux("trade", "buy", desk.symbol, "6", "--json", *as_(server, desk.buyer))
     )
-    assert (order["type"], order["price"]) == ("market", None)
+    # The time in force the server gave each, as `cux orders` shows it.
+    assert (resting["type"], resting["tif"]) == ("limit", "GTC")
+    assert (order["type"], order["price"], order["tif"]) == ("market", None, "IOC")
     assert (order["status"], order["filled"], order["reason"]) == (
         "cancelled",
         4,
@@ -286,13 +288,44 @@ def test_amend_and_cancel_change_and_remove_orders(
     assert amended.stdout.strip() == f"amended {ids[0]}: 2 open at 905"
 
     one = ok_json(cux("cancel", ids[1], "--json", *as_(server, desk.buyer)))
-    assert one == {"cancelled": [ids[1]]}
+    assert one == {"cancelled": [ids[1]], "failed": []}
     again = cux("cancel", ids[1], *as_(server, desk.buyer))
     assert again.returncode == 1
     assert "ORDER_CLOSED" in again.stderr
 
     rest = ok_json(cux("cancel", "--all", "--json", *as_(server, desk.buyer)))
     assert rest == {"cancelled": 2}
+    assert ok_json(cux("orders", "--json", *as_(server, desk.buyer))) == {"orders": []}
+
+
+def test_cancel_of_several_ids_tries_each_and_reports_each_exiting_1_if_any_failed(
+    server: ServerProcess, desk: Desk
+) -> None:
+    first, second, third, fourth = place(
+        server, desk.buyer, [(desk.symbol, "buy", 1, p) for p in (800, 801, 802, 803)]
+    )
+
+    done = cux("cancel", first, "999999", second, "--json", *as_(server, desk.buyer))
+    table = cux("cancel", third, "999999", fourth, *as_(server, desk.buyer))
+
+    assert done.returncode == 1
+    unknown = {
+        "order_id": "999999",
+        "code": "UNKNOWN_ORDER",
+        "message": "no order has this id",
+    }
+    assert json.loads(done.stdout) == {
+        "cancelled": [first, second],
+        "failed": [unknown],
+    }
+    assert done.stderr == f"cux cancel: 999999: UNKNOWN_ORDER: {unknown['message']}\n"
+    assert table.returncode == 1
+    rows = [line.split("│")[1:3] for line in table.stdout.splitlines() if "│" in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        [third, "cancelled"],
+        ["999999", f"UNKNOWN_ORDER: {unknown['message']}"],
+        [fourth, "cancelled"],
+    ]
     assert ok_json(cux("orders", "--json", *as_(server, desk.buyer))) == {"orders": []}
 
 

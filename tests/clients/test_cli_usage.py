@@ -269,6 +269,48 @@ def test_whole_numbers_keep_to_their_range() -> None:
         positive("1.5")
 
 
+@pytest.mark.parametrize("text", [" 5", "5 ", "1_000", "+5", "\u0663", "\uff15", "5.0"])
+def test_whole_numbers_are_ascii_digits_only(text: str) -> None:
+    # int() reads all of these: a space, an underscore, a plus sign, the
+    # Arabic-Indic three and the full-width five.
+    with pytest.raises(argparse.ArgumentTypeError, match="must be a whole number"):
+        positive(text)
+
+
+@pytest.mark.parametrize("text", [" 5", "1_0", "\u0663", "+nan", "infinity"])
+def test_seconds_are_ascii_digits_only(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="must be a number of seconds"):
+        seconds(text)
+
+
+def test_a_whole_number_of_thousands_of_digits_is_out_of_range_not_a_crash() -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=r"\(5,000 digits\)"):
+        positive("9" * 5000)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("trade", "buy", "cpu-SPOT", "1_000"), "argument QTY: must be a whole number"),
+        (
+            ("trade", "buy", "cpu-SPOT", "1", "--price", "\u0661\u0662"),
+            "argument --price: must be a whole number, got '\u0661\u0662'",
+        ),
+        (
+            ("amend", "5", "--qty", " 5"),
+            "argument --qty: must be a whole number, got ' 5'",
+        ),
+    ],
+)
+def test_a_number_flag_in_other_than_ascii_digits_exits_2(
+    args: tuple[str, ...], message: str
+) -> None:
+    done = cux(*args, *LOGIN)
+
+    assert done.returncode == 2
+    assert f"error: {message}" in done.stderr.strip().splitlines()[-1]
+
+
 NOT_AN_ID = "must be an id as the server writes it (digits with no leading zero"
 
 
