@@ -280,10 +280,10 @@ class Gateway:
             return (name, session.account)
         if name in PUBLIC_CHANNELS:
             return (name, None)
-        prefix, dot, symbol = name.partition(".")
-        if prefix not in PUBLIC_PREFIXES or not dot:
+        if not _channel_kind_known(name):
             code = WireCode.UNKNOWN_CHANNEL
             return Refusal(code.value, f"{WIRE_CODES[code]}: {name!r}")
+        prefix, _, symbol = name.partition(".")
         if symbol not in self.exchange.engine.instruments:
             what = CODES[Code.UNKNOWN_SYMBOL]
             return Refusal(
@@ -292,6 +292,11 @@ class Gateway:
         return (name, depth if prefix == "book" else None)
 
     def _unsubscribe(self, session: Session, req: Unsubscribe) -> None:
+        for name in req.channels:
+            if not _channel_kind_known(name):
+                code = WireCode.UNKNOWN_CHANNEL
+                self._error(session, req.id, code, f"{WIRE_CODES[code]}: {name!r}")
+                return
         names = set(req.channels)
         self.hub.remove(session, [k for k in session.channels if k[0] in names])
         session.send(encode(Ack(req.id)))
@@ -301,7 +306,7 @@ class Gateway:
         if account is None:
             return
         ledger = self.exchange.engine.ledger
-        for name in req.counterparties:
+        for name in req.counterparties or ():
             if ledger.index(name) is None:
                 what = CODES[Code.UNKNOWN_ACCOUNT]
                 message = f"{what}: {name!r} (in counterparties)"
@@ -319,17 +324,13 @@ class Gateway:
             post_only=req.post_only,
             stp=req.stp,
             client_order_id=req.client_order_id,
-            counterparties=tuple(req.counterparties),
+            counterparties=tuple(req.counterparties or ()),
         )
 
         def reply(events: list[Event]) -> None:
             rejection = _rejection(events)
             if rejection is not None:
-                error = rejection_message(req.id, rejection)
-                if error.code == Code.UNKNOWN_SYMBOL.value:
-                    # Named, as cancel_all, orders and subscribe name it.
-                    message = f"{error.message}: {req.symbol!r}"
-                    error = ErrorMessage(req.id, error.code, message)
+                error = rejection_message(req.id, rejection, req.symbol)
                 session.send(encode(error))
                 return
             order_id = next(e.order_id for e in events if type(e) is OrderAccepted)
@@ -449,7 +450,9 @@ class Gateway:
             command = SchedulePhase(req.symbol, req.phase, req.at, req.interval_ms)
         else:
             command = ListFuture(req.resource_class, req.start, req.hours)
-        self._command(session, req.id, command, None)
+            self._command(session, req.id, command, None)
+            return
+        self._command(session, req.id, command, None, req.symbol)
 
     def _register_node(self, session: Session, req: RegisterNode) -> None:
         account = self._logged_in(session, req.id)
@@ -508,12 +511,20 @@ class Gateway:
     # -- helpers ----------------------------------------------------------------
 
     def _command(
-        self, session: Session, rid: int, command: Command, order_id: str | None
+        self,
+        session: Session,
+        rid: int,
+        command: Command,
+        order_id: str | None,
+        symbol: str | None = None,
     ) -> None:
+        """Submit ``command``; answer an ack with ``order_id``, or its
+        rejection (``UNKNOWN_SYMBOL`` naming ``symbol``)."""
+
         def reply(events: list[Event]) -> None:
             rejection = _rejection(events)
             if rejection is not None:
-                session.send(encode(rejection_message(rid, rejection)))
+                session.send(encode(rejection_message(rid, rejection, symbol)))
             else:
                 session.send(encode(Ack(rid, order_id=order_id)))
 
@@ -551,6 +562,17 @@ class Gateway:
     ) -> None:
         self.exchange.metrics.rejections.labels(code).inc()
         session.send(encode(ErrorMessage(rid, code, message)))
+
+
+def _channel_kind_known(name: str) -> bool:
+    """Whether ``name`` is a channel of a kind the server has: a private or
+    public one by its name, or ``<kind>.<symbol>`` of any symbol (whether it
+    is listed is for subscribe to check; unsubscribe also takes the channel
+    of an instrument delisted since)."""
+    if name in PRIVATE_CHANNELS or name in PUBLIC_CHANNELS:
+        return True
+    prefix, dot, _ = name.partition(".")
+    return prefix in PUBLIC_PREFIXES and bool(dot)
 
 
 @dataclass(frozen=True)
@@ -598,9 +620,16 @@ def _rejection(events: list[Event]) -> OrderRejected | CommandRejected | None:
 
 
 def rejection_message(
-    rid: int | None, rejection: OrderRejected | CommandRejected
+    rid: int | None,
+    rejection: OrderRejected | CommandRejected,
+    symbol: str | None = None,
 ) -> ErrorMessage:
-    return ErrorMessage(rid, rejection.code, rejection.message)
+    """The error answering a rejected command; ``UNKNOWN_SYMBOL`` names
+    ``symbol``, the request's, as subscribe, cancel_all and orders name it."""
+    message = rejection.message
+    if rejection.code == Code.UNKNOWN_SYMBOL.value and symbol is not None:
+        message = f"{message}: {symbol!r}"
+    return ErrorMessage(rid, rejection.code, message)
 
 
 def signature_matches(expected: str, given: str) -> bool:

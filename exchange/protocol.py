@@ -142,9 +142,10 @@ class Place(_Request, tag="place", frozen=True):
     post_only: bool = False
     stp: SelfTradePrevention = "cancel_taker"
     client_order_id: Label | None = None
-    counterparties: Annotated[list[Label], msgspec.Meta(max_length=64)] = msgspec.field(
-        default_factory=list
-    )
+    # None (or absent): anyone; a list names 1 to 64 accounts, never none.
+    counterparties: (
+        Annotated[list[Label], msgspec.Meta(min_length=1, max_length=64)] | None
+    ) = None
 
 
 class Cancel(_Request, tag="cancel", frozen=True):

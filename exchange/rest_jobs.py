@@ -4,6 +4,9 @@
   ``id``; answers ``{"job_id": "…"}`` (201) once the job is recorded.
 - ``GET /api/v1/jobs/{job_id}?offset=&limit=``: the job and a page of results,
   as ``get_job`` answers it (``job``, ``offset``, ``results``, ``next_offset``).
+  A job id not in the server's form (digits, no sign, no leading zero, at most
+  18) is ``INVALID_FIELD`` (400), as on the websocket; a well-formed one of no
+  job of the account ``UNKNOWN_JOB`` (404).
 - ``GET /api/v1/jobs``: the account's jobs still kept, newest first.
 - ``DELETE /api/v1/jobs/{job_id}``: cancel it.
 - ``GET /api/v1/jobs/recent``: public, the latest jobs without their accounts.
@@ -156,8 +159,16 @@ class JobRoutes:
         key = self.authenticate(request, "")
         if isinstance(key, web.Response):
             return key
-        number = parse_digits(request.match_info["job_id"])
-        run = None if number is None else self.exchange.dispatcher.job_of(key, number)
+        text = request.match_info["job_id"]
+        number = parse_digits(text)
+        if number is None:
+            # As the websocket's get_job and cancel_job refuse it.
+            message = (
+                "job_id must be an id as the server writes it (digits, no sign, "
+                f"no leading zero, at most 18), got {text!r}"
+            )
+            return _error(400, WireCode.INVALID_FIELD.value, message)
+        run = self.exchange.dispatcher.job_of(key, number)
         if run is None:
             return _error(404, "UNKNOWN_JOB", self.exchange.dispatcher.unknown_job())
         return run

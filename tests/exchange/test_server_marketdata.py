@@ -336,6 +336,43 @@ async def test_the_phases_channel_tells_every_phase_change(
 @pytest.mark.parametrize(
     "request_",
     [
+        {"op": "set_phase", "symbol": "nope-SPOT", "phase": "halted"},
+        {"op": "schedule_phase", "symbol": "nope-SPOT", "phase": "halted",
+         "at": 2**62},
+    ],
+    ids=lambda r: r["op"],
+)  # fmt: skip
+async def test_an_operator_request_of_an_unknown_symbol_names_it(
+    server: ServerProcess, request_: dict[str, Any]
+) -> None:
+    async with connected(server.url, "operator") as operator:
+        (reply,) = await operator.request_many([request_])
+
+    message = "no instrument has this symbol: 'nope-SPOT'"
+    assert reply == {
+        "type": "error",
+        "id": 2,
+        "code": "UNKNOWN_SYMBOL",
+        "message": message,
+    }
+
+
+async def test_unsubscribe_takes_a_channel_of_any_symbol_of_a_known_kind(
+    server: ServerProcess,
+) -> None:
+    # A future's channels outlive its listing: unsubscribing after its
+    # delivery ended must not fail.
+    async with connected(server.url) as client:
+        reply = await client.request(
+            "unsubscribe", channels=["book.gone-SPOT", "trades.gone-SPOT", "phases"]
+        )
+
+    assert reply == {"type": "ack", "id": 1}
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
         {"op": "set_phase", "symbol": "phase-SPOT", "phase": "closed"},
         {
             "op": "schedule_phase",

@@ -294,6 +294,39 @@ def test_an_error_of_the_http_layer_is_json_with_a_code(
     assert reply == expected
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("job_id", ["abc", "01", "-1", "1" * 19, "%D9%A1"])
+def test_a_malformed_job_id_is_a_400_invalid_field_as_on_the_websocket(
+    server: ServerProcess, method: str, job_id: str
+) -> None:
+    path = f"/api/v1/jobs/{job_id}"
+
+    reply = http_send(
+        server.http + path, method, None, signed_headers("rest-buyer", method, path)
+    )
+
+    assert reply.status == 400
+    assert reply.body["code"] == "INVALID_FIELD"
+    assert reply.body["message"].startswith(
+        "job_id must be an id as the server writes it (digits, no sign, no leading "
+        "zero, at most 18), got "
+    )
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_well_formed_job_id_of_no_job_is_a_404_unknown_job(
+    server: ServerProcess, method: str
+) -> None:
+    path = "/api/v1/jobs/999999"
+
+    reply = http_send(
+        server.http + path, method, None, signed_headers("rest-buyer", method, path)
+    )
+
+    assert reply.status == 404
+    assert reply.body["code"] == "UNKNOWN_JOB"
+
+
 def test_a_job_with_an_empty_body_is_refused_saying_so(server: ServerProcess) -> None:
     headers = signed_headers("rest-buyer", "POST", "/api/v1/jobs")
 
