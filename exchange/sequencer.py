@@ -36,6 +36,9 @@ __all__ = ["Sequencer", "Work"]
 
 log = logging.getLogger("cux.sequencer")
 
+LAST_SNAPSHOT_SECONDS = 30
+"""How long a stop waits for its last snapshot."""
+
 Reply = Callable[[Any], None]
 Expand = Callable[[Engine], Sequence[Command]]
 
@@ -144,7 +147,8 @@ class Sequencer:
             self._loop.call_soon(self._run)
 
     async def stop(self) -> None:
-        """Apply what is queued, wait until it is durable and delivered, stop."""
+        """Apply what is queued, wait until it is durable and delivered, take
+        a last snapshot if anything was applied since the latest, stop."""
         self._stopping = True
         if self._ticker is not None:
             self._ticker.cancel()
@@ -153,6 +157,22 @@ class Sequencer:
         await self._drained
         if self._snapshots:
             await asyncio.gather(*self._snapshots, return_exceptions=True)
+        if self._since_snapshot and self.failed is None:
+            # The next start reads this snapshot, not the records since the
+            # last one; and the snapshot's state hash is the server's own.
+            # Bounded: the journal is whole without it.
+            try:
+                await asyncio.wait_for(
+                    self.journal.snapshot(self.engine), LAST_SNAPSHOT_SECONDS
+                )
+            except TimeoutError:
+                log.warning(
+                    "the last snapshot was not written within %d s: the next "
+                    "start replays the records since the one before",
+                    LAST_SNAPSHOT_SECONDS,
+                )
+            except Exception:
+                log.exception("the last snapshot could not be written")
 
     def _run(self) -> None:
         """Apply one batch; schedule the next if more work waits."""

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
+
 from exchange.marketdata import MarketData
 from exchange.sequencer import Sequencer, Work
 from matching import Command, Engine, MarketConfig, OpenAccount, ResourceClass
@@ -78,6 +80,9 @@ class HeldAppends:
         self.appends.append(done)
         return done
 
+    async def snapshot(self, engine: Engine) -> None:
+        pass
+
 
 async def test_replies_come_in_engine_order_when_a_later_batch_is_durable_first() -> (
     None
@@ -127,12 +132,49 @@ async def test_a_journal_failure_stops_the_replies_and_stop_still_returns() -> N
     assert sequencer.failed is failure
 
 
+async def test_a_stop_takes_a_last_snapshot_only_if_something_came_after_the_last() -> (
+    None
+):
+    engine = Engine(CONFIG)
+    journal = SlowSnapshots()
+    journal.release.set()
+    sequencer = Sequencer(
+        engine, journal, MarketData(engine), lambda _: None, snapshot_every=2
+    )
+    sequencer.start()
+    for name in "abc":
+        await apply(sequencer, OpenAccount(name))
+    await sequencer.stop()
+    assert journal.taken == [2, 3]
+
+    quiet = Sequencer(
+        engine, journal, MarketData(engine), lambda _: None, snapshot_every=2
+    )
+    quiet.start()
+    await quiet.stop()
+    assert journal.taken == [2, 3]  # nothing applied since: no snapshot
+
+
+async def test_a_last_snapshot_that_never_ends_does_not_hold_the_stop_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("exchange.sequencer.LAST_SNAPSHOT_SECONDS", 0.05)
+    engine = Engine(CONFIG)
+    journal = SlowSnapshots()  # never released
+    sequencer = Sequencer(engine, journal, MarketData(engine), lambda _: None)
+    sequencer.start()
+    await apply(sequencer, OpenAccount("a"))
+    await asyncio.wait_for(sequencer.stop(), 5)
+    assert journal.taken == [1]
+
+
 async def test_work_submitted_after_stop_is_not_applied() -> None:
     engine = Engine(CONFIG)
     journal = SlowSnapshots()
     sequencer = Sequencer(engine, journal, MarketData(engine), lambda _: None)
     sequencer.start()
     await apply(sequencer, OpenAccount("a"))
+    journal.release.set()  # the stop's last snapshot is written at once
     await sequencer.stop()
 
     sequencer.submit(Work(command=OpenAccount("b")))
