@@ -270,6 +270,19 @@ def _cost(args: argparse.Namespace) -> int:
                 f"--price-series {args.price_series}: cannot read the file: {reason}"
             ) from None
         return micro_usd(usd)
+    amounts = (
+        ("--energy-cost-per-hour", args.energy_cost_per_hour),
+        ("--hardware-cost-per-hour", args.hardware_cost_per_hour),
+        ("--cost-per-hour", args.cost_per_hour),
+    )
+    for flag, text in amounts:
+        if text is not None:
+            try:
+                micro_usd(text)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{flag}: {exc}; give US dollars an hour, such as 0.25"
+                ) from None
     if any(p is not None for p in parts):
         return cost_per_hour(*parts)
     return micro_usd(args.cost_per_hour or "0.10")

@@ -21,7 +21,14 @@ REFUSED = [
         "cux node: give one cost, not --energy/--hardware-cost-per-hour and "
         "--price-series",
     ),
-    (["--energy-cost-per-hour", "-0.1"], "cux node: not a USD amount: '-0.1'"),
+    (
+        ["--energy-cost-per-hour", "-0.1"],
+        "cux node: --energy-cost-per-hour: not a USD amount: '-0.1'; give US "
+        "dollars an hour, such as 0.25",
+    ),
+    (["--cost-per-hour", "-1"], "cux node: --cost-per-hour: not a USD amount: '-1'"),
+    (["--cost-per-hour", "nan"], "cux node: --cost-per-hour: not a USD amount"),
+    (["--hardware-cost-per-hour", "inf"], "--hardware-cost-per-hour: not a USD"),
     (["--price-gpu", "H100"], "cux node: --price-gpu needs --price-series"),
     (
         ["--price-series", "shipped", "--price-gpu", "TPU"],
