@@ -15,9 +15,12 @@ from dispatch_harness import (
     TEXTS,
     account,
     asks,
+    balances,
+    check_settlement,
     conserved,
     finish,
     node,
+    spot_leases,
     start_node,
     stop,
     wait_until,
@@ -37,6 +40,7 @@ def test_a_node_killed_mid_shard_has_its_shard_run_on_the_other_provider(
         spare = start_node(server, "p2", "n2", cost_per_hour=8.0, max_cu=2.0)
         try:
             wait_until(lambda: len(asks(server)) == 2, what="two quotes")
+            before = balances(server, "alice", "p1", "p2")
 
             async def scenario() -> dict[str, Any]:
                 async with connected(server.url, "alice") as alice:
@@ -57,14 +61,22 @@ def test_a_node_killed_mid_shard_has_its_shard_run_on_the_other_provider(
             job = asyncio.run(scenario())
             n1 = wait_until(lambda: node(server, "n1") == {} and True, what="n1 gone")
             spare_stats = node(server, "n2")["reputation"]
-            alice = account(server, "alice")
+            after = balances(server, "alice", "p1", "p2")
         finally:
             logs = stop(doomed, spare)
         assert n1
         assert job["status"] == "done", (job, logs)
         assert job["done_inputs"] == len(LONG_TEXTS)
         assert spare_stats["shards_done"] >= 2  # its own shard and n1's
-        assert alice["held"] == alice["escrow"] == 0
+    leases = spot_leases(server.data)
+    # The lease n1 lost its shard on failed: p1 is paid only what was checked.
+    assert {lease.state for lease in leases.values() if lease.provider == "p1"} == {
+        "failed"
+    }, leases
+    assert {lease.state for lease in leases.values() if lease.provider == "p2"} == {
+        "used_up"
+    }, leases
+    check_settlement(leases, job, before, after)
     conserved(server, config)
 
 
@@ -142,6 +154,9 @@ def test_cancelling_a_job_waiting_for_a_node_releases_its_leases_at_once(
         try:
             [[_, quoted]] = wait_until(lambda: asks(server), what="a quote")
 
+            def quoting() -> int:
+                return sum(qty for _, qty in asks(server))
+
             async def scenario() -> tuple[dict[str, Any], dict[str, Any], Any]:
                 async with connected(server.url, "alice") as alice:
                     await alice.request("subscribe", channels=["jobs"])
@@ -163,6 +178,18 @@ def test_cancelling_a_job_waiting_for_a_node_releases_its_leases_at_once(
                     # The node runs the first job's shard; the second waits.
                     assert node(server, "n1")["busy"] == 1
                     during = account(server, "alice")
+                    # Each job order bought its lots in one trade, oldest first.
+                    path = f"/api/v1/trades/{SYMBOL}"
+                    bought = [t["qty"] for t in server.get(path).body["trades"]]
+                    assert len(bought) == 2, bought
+                    # The node's quote has caught up with both fills, so that
+                    # only the cancel can make it grow.
+                    await asyncio.to_thread(
+                        wait_until,
+                        lambda: quoting() == quoted - sum(bought),
+                        10,
+                        "the quote of the unsold lots",
+                    )
                     waiting = alice.next_id
                     alice.next_id += 1
                     await alice.ws.send(
@@ -184,20 +211,26 @@ def test_cancelling_a_job_waiting_for_a_node_releases_its_leases_at_once(
                     assert waited["job"]["status"] == "cancelled", waited
                     second_job = await finish(alice, second["job_id"], 20)
                     after_cancel = account(server, "alice")
+                    # The provider's capacity for the cancelled lots is free
+                    # while the first job still holds its own: the server
+                    # takes the node's quote of all but the first job's lots.
+                    await asyncio.to_thread(
+                        wait_until,
+                        lambda: quoting() == quoted - bought[0],
+                        10,
+                        "the cancelled job's lots quoted again",
+                    )
+                    still = await alice.request("get_job", job_id=first["job_id"])
+                    assert still["job"]["status"] == "running", still
                     first_job = await finish(alice, first["job_id"])
-                    return first_job, second_job, (during, after_cancel)
+                    return first_job, second_job, (during, after_cancel, bought)
 
-            first, second, (during, after_cancel) = asyncio.run(scenario())
+            first, second, (during, after_cancel, bought) = asyncio.run(scenario())
             final = account(server, "alice")
-            seen: list[Any] = []
-
-            def requoted_all() -> bool:
-                seen[:] = asks(server)
-                return bool(sum(qty for _, qty in seen) == quoted)
-
-            requoted = wait_until(requoted_all, 30, "the full quote again") and quoted
-        except AssertionError:
-            raise AssertionError((seen, quoted, stop(only))) from None
+            # Once the first job ends, all of the capacity is quoted again.
+            wait_until(lambda: quoting() == quoted, 30, "the full quote again")
+        except AssertionError as exc:
+            raise AssertionError((exc, asks(server), quoted, stop(only))) from None
         finally:
             logs = stop(only)
         assert second["status"] == "cancelled", (second, logs)
@@ -208,6 +241,10 @@ def test_cancelling_a_job_waiting_for_a_node_releases_its_leases_at_once(
         assert second["refund"] > 0
         assert first["status"] == "done", (first, logs)
         assert final["held"] == final["escrow"] == 0
-        # The provider's capacity is all free again: it quotes it all.
-        assert requoted == quoted
+    leases = spot_leases(server.data)
+    # The first job's lease was used up, the cancelled job's was cancelled.
+    assert [(leases[i].lots, leases[i].state) for i in sorted(leases)] == [
+        (bought[0], "used_up"),
+        (bought[1], "cancelled"),
+    ], leases
     conserved(server, config)
