@@ -27,8 +27,11 @@ sends a report that is refused; that node then runs none of the job's
 shards again (`JobRun.failed_nodes`). A failed shard goes to another node of
 the same provider while its lease lasts, else to another lease of the job
 with room, else (a job order) to lots bought for it at the job's limit from
-providers with a node that has not failed the job; after ``max_attempts``
-sends, or with nowhere to go, its inputs fail. The lease a
+providers with a node that has not failed the job. A shard is sent at most
+``max_attempts`` times; an input leaves at most ``max_attempts`` leases (so
+at most ``max_attempts``² sends), then, or with nowhere to go, it fails. A
+shard queued for a busy node waits ``shard_timeout_seconds`` at most, then
+its lease fails and its inputs move on, as above. The lease a
 shard failed on ends ``failed``: its provider is paid only the usage that was
 checked. So every job ends ``done`` (every input has a result), ``failed``
 (some have none) or ``cancelled``, and nothing is retried forever.
@@ -103,8 +106,9 @@ log = logging.getLogger("cux.dispatch")
 
 SECOND = 1_000_000_000
 LEASE_MARGIN = 5 * SECOND
-"""A shard is not sent on a spot lease that expires sooner than this, in real
-time (on a simulated clock, this many real seconds of it)."""
+"""A shard is not sent on a lease that ends sooner than this, in real time (on
+a simulated clock, this many real seconds of it): a spot lease's expiry, a
+future's window end."""
 
 
 class JobRefused(Exception):
@@ -470,7 +474,7 @@ class Dispatcher:
             and not lease.ending
             and not lease.failed
             and lease.room > 0
-            and (not lease.spot or lease.ends_at - now > self._margin())
+            and lease.ends_at - now > self._margin()
         ]
         costs = [run.plans[i].flops for i in indices]
         parts, left = split(costs, [lease.room for lease in usable])
@@ -585,12 +589,17 @@ class Dispatcher:
         return int(LEASE_MARGIN * self._speed())
 
     def _waited_too_long(self, shard: Shard) -> None:
-        """A queued shard found no free node in time: it fails (and its inputs
-        move on), without counting against any node."""
+        """A queued shard found no free node in time: its lease takes no more
+        of the job's inputs, which move on (a try each, so waiting ends after
+        ``max_attempts`` leases), without counting against any node."""
         shard.timer = None
         if shard in self._queued:
             self._queued.remove(shard)
-            self._fail(shard, "no node of the provider was free in time")
+            # The nodes it waited for take none of the job's shards again, and
+            # lots bought for its inputs come from other providers.
+            for node in self._candidates(shard):
+                shard.job.failed_nodes.add((node.account, node.node_id))
+            self._fail(shard, "no node of the provider was free in time", retry=False)
 
     def _candidates(self, shard: Shard) -> list[Node]:
         """The nodes that may run ``shard``: its provider's, not tried yet nor
@@ -816,9 +825,13 @@ class Dispatcher:
         self._lease_done(shard.lease)
         self._settle_if_finished(run)
 
-    def _fail(self, shard: Shard, reason: str, registered: bool = True) -> None:
-        """Shard ``shard`` failed: send it to another node of its provider, or
-        its inputs to other leases, or fail them after ``max_attempts``."""
+    def _fail(
+        self, shard: Shard, reason: str, registered: bool = True, retry: bool = True
+    ) -> None:
+        """Shard ``shard`` failed: send it to another node of its provider
+        (``retry``), or its inputs to other leases, or fail them after
+        ``max_attempts``. ``registered``: the node's fault (its reputation
+        counts it), not a usage the lease refused."""
         run = shard.job
         blamed = registered and shard.node is not None
         if shard.node is not None:
@@ -840,10 +853,11 @@ class Dispatcher:
         now = self.exchange.clock()
         if (
             registered
+            and retry
             and shard.attempts < self.settings.max_attempts
             and not lease.ended
             and not lease.ending
-            and (not lease.spot or lease.ends_at - now > self._margin())
+            and lease.ends_at - now > self._margin()
             and self._candidates(shard)
         ):
             self._send(shard)

@@ -91,9 +91,10 @@ class JobRun:
             was sized for the first ``bought_for`` of them (those that came
             later get a purchase of their own after it).
         tries: how many times each input's shard failed.
-        failed_nodes: the nodes that failed one of its shards: they run none
-            of its shards again, and lots bought for it later come only from
-            providers with another node.
+        failed_nodes: the nodes that failed one of its shards, or that a shard
+            of it waited for in vain: they run none of its shards again, and
+            lots bought for it later come only from providers with another
+            node.
         min_reputation_bps: the least reputation of a node that runs it.
         node_wall_ns: the nodes' reported time on its shards.
         embeddings: one row per input, filled as shards finish.
