@@ -103,6 +103,11 @@ class JobRoutes:
         except msgspec.DecodeError as exc:
             message = f"the body is not JSON: {exc}"
             return _error(400, WireCode.INVALID_FIELD.value, message)
+        except RecursionError:
+            # JSON nested deeper than the decoder goes, as the websocket's
+            # BAD_FRAME: the client's doing, never a 500.
+            message = "the body is not JSON: nested deeper than the server reads"
+            return _error(400, WireCode.INVALID_FIELD.value, message)
         outcome: asyncio.Future[JobRun | JobRefused] = (
             asyncio.get_running_loop().create_future()
         )

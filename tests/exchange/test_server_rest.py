@@ -358,6 +358,31 @@ def test_a_job_whose_body_is_not_json_is_refused_saying_so(
     assert reply.body["message"].startswith("the body is not JSON: ")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"symbol": "cpu-SPOT", "inputs": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+        b'{"symbol": "cpu-SPOT", "x": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001,
+    ],
+    ids=["list", "inputs", "unknown-field"],
+)
+def test_a_job_body_nested_too_deep_is_a_400_not_json_never_a_500(
+    server: ServerProcess, body: bytes
+) -> None:
+    reply = http_send(
+        server.http + "/api/v1/jobs", "POST", body, signed_body_headers(body)
+    )
+
+    assert reply == error(
+        400,
+        "INVALID_FIELD",
+        "the body is not JSON: nested deeper than the server reads",
+    )
+    assert "RecursionError" not in server.text
+    assert " ERROR " not in server.text
+
+
 def signed_body_headers(body: bytes) -> dict[str, str]:
     """rest-buyer's signature of a job POST with ``body`` (as UTF-8 with
     replacement, which no server accepts for a body that is not UTF-8)."""
