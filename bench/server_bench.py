@@ -92,6 +92,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 CONFIG_HEAD = """\
 [server]
 fsync = "{fsync}"
+journal_writer = "{journal_writer}"
 heartbeat_seconds = 5
 rate_limit = 1_000_000
 max_queue = {max_queue}
@@ -120,10 +121,18 @@ def account_key(i: int) -> str:
 
 
 def write_config(
-    folder: Path, accounts: int, fsync: str, max_queue: int, snapshot_every: int
+    folder: Path,
+    accounts: int,
+    fsync: str,
+    max_queue: int,
+    snapshot_every: int,
+    journal_writer: str = "process",
 ) -> Path:
     text = CONFIG_HEAD.format(
-        fsync=fsync, max_queue=max_queue, snapshot_every=snapshot_every
+        fsync=fsync,
+        journal_writer=journal_writer,
+        max_queue=max_queue,
+        snapshot_every=snapshot_every,
     )
     text += "".join(CONFIG_ACCOUNT.format(key=account_key(i)) for i in range(accounts))
     path = folder / "cux.toml"
@@ -208,6 +217,31 @@ def process_cpu_s(pid: int, system_only: bool = False) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def journal_writer_pids(pid: int) -> list[int]:
+    """The journal writer processes started by server ``pid`` (see
+    `exchange.journal.writer_process`): their CPU is the server's."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"writer_process" in command:
+                found.append(int(child))
+    return found
+
+
+def server_cpu_s(pid: int, system_only: bool = False) -> float:
+    """`process_cpu_s` of the server and its journal writer process."""
+    pids = [pid, *journal_writer_pids(pid)]
+    return sum(process_cpu_s(p, system_only) for p in pids)
+
+
 def runqueue_wait_s(pid: int) -> float:
     """Seconds the main thread of ``pid`` has waited, runnable, for a CPU."""
     try:
@@ -244,8 +278,8 @@ class CpuWindow:
         busy, total = machine_ticks()
         self._start = (
             time.monotonic(),
-            process_cpu_s(self.server_pid),
-            process_cpu_s(self.server_pid, system_only=True),
+            server_cpu_s(self.server_pid),
+            server_cpu_s(self.server_pid, system_only=True),
             sum(process_cpu_s(p) for p in self.worker_pids),
             busy,
             total,
@@ -259,8 +293,8 @@ class CpuWindow:
         )
         busy, total = machine_ticks()
         self.wall = time.monotonic() - t0
-        self.server = (process_cpu_s(self.server_pid) - s0) / self.wall * 100
-        system = process_cpu_s(self.server_pid, system_only=True) - k0
+        self.server = (server_cpu_s(self.server_pid) - s0) / self.wall * 100
+        system = server_cpu_s(self.server_pid, system_only=True) - k0
         self.server_system = system / self.wall * 100
         workers = sum(process_cpu_s(p) for p in self.worker_pids)
         self.workers = (workers - w0) / self.wall * 100
@@ -1071,6 +1105,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("market data (exchange/marketdata*)", ("exchange/marketdata",)),
     ("journal: append and encode", ("exchange/journal/file.py", "encode_frames")),
     ("journal: write and fsync (writer thread)", ("exchange/journal/writer.py",)),
+    ("journal: writer process pipes", ("exchange/journal/writer_process.py",)),
     ("journal: snapshots", ("exchange/journal/snapshots.py", "snapshot (")),
 ]
 
@@ -1150,6 +1185,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--fsync", choices=("batch", "interval", "none"), default="batch")
+    add(
+        "--journal-writer",
+        choices=("process", "thread"),
+        default="process",
+        help="where the server's journal writes (default process)",
+    )
     add("--conns", type=int, default=4, help="order connections (default 4)")
     add("--procs", type=int, default=2, help="order processes (default 2)")
     add("--rates", type=_rates, default=[5000, 20000], help="e.g. 5000,20000")
@@ -1205,10 +1246,16 @@ def _run(args: argparse.Namespace, folder: Path) -> bool:
     conns = max(1, args.conns)
     procs = max(1, min(args.procs, conns))
     config = write_config(
-        folder, conns, args.fsync, args.max_queue, args.snapshot_every
+        folder,
+        conns,
+        args.fsync,
+        args.max_queue,
+        args.snapshot_every,
+        args.journal_writer,
     )
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; fsync {args.fsync}; "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; fsync {args.fsync}, "
+        f"journal writer {args.journal_writer}; "
         f"{conns} order connections in {procs} processes"
         + (", permessage-deflate" if args.deflate else "")
     )

@@ -143,7 +143,12 @@ class Exchange:
             settings.server.login_failures, settings.server.login_failure_seconds
         )
         data.mkdir(parents=True, exist_ok=True)
-        self.journal = FileJournal(data, settings.market, fsync=settings.server.fsync)
+        self.journal = FileJournal(
+            data,
+            settings.market,
+            fsync=settings.server.fsync,
+            writer=settings.server.journal_writer,
+        )
         self.engine: Engine = self.journal.recover()
         self.marketdata = MarketData(self.engine)
         self._rebuild_history()

@@ -8,6 +8,7 @@ message naming it.
 ```toml
 [server]                      # every key optional
 fsync = "batch"               # batch | interval | none  (see the journal)
+journal_writer = "process"    # process | thread: where the journal writes
 snapshot_every = 100_000      # commands between two snapshots
 heartbeat_seconds = 5         # server heartbeat messages
 rate_limit = 500              # requests per second per connection (burst: twice)
@@ -67,6 +68,7 @@ class ServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The server's own knobs; see the module docstring for their meaning."""
 
     fsync: Literal["batch", "interval", "none"] = "batch"
+    journal_writer: Literal["process", "thread"] = "process"
     snapshot_every: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] = 100_000
     heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     rate_limit: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 500

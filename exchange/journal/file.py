@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from exchange.journal.errors import JournalConfigMismatch, JournalError
 from exchange.journal.forked import EncodedSnapshot
@@ -34,14 +34,19 @@ from exchange.journal.snapshots import (
     prune_snapshots,
     write_snapshot_bytes,
 )
-from exchange.journal.writer import FsyncPolicy, SegmentWriter, WriterThread
+from exchange.journal.writer import FsyncPolicy, SegmentWriter, ThreadedWriter
+from exchange.journal.writer_process import WriterProcess
 from matching import Engine, MarketConfig, SequenceError
 
-__all__ = ["FileJournal"]
+__all__ = ["FileJournal", "WriterKind"]
+
+WriterKind = Literal["thread", "process"]
+"""Where the journal writes and fsyncs: a thread, or a process of its own."""
 
 _log = logging.getLogger("cux.journal")
 
 _LOCK_FILE = "LOCK"
+_LOCK_WAIT_S = 0.5
 
 
 @dataclass(slots=True)
@@ -84,6 +89,12 @@ class FileJournal(Journal):
         fork_snapshots: take each snapshot's state in a forked child (default
             True, where the OS can fork), so the event loop does not stop for
             the copy; False takes it on the loop.
+        writer: where the segments are written and fsynced: ``thread`` (the
+            default), a thread of this process; ``process``, a process of its
+            own that does not share this one's GIL (see
+            `exchange.journal.writer_process`; it always fsyncs with
+            `os.fsync`, so ``fsync_fd`` applies only to snapshots and
+            recovery there).
     """
 
     def __init__(
@@ -97,9 +108,12 @@ class FileJournal(Journal):
         keep_snapshots: int = 3,
         fsync_fd: Callable[[int], None] = os.fsync,
         fork_snapshots: bool = True,
+        writer: WriterKind = "thread",
     ) -> None:
         if fsync not in get_args(FsyncPolicy):
             raise ValueError(f"fsync must be batch, interval or none, not {fsync!r}")
+        if writer not in get_args(WriterKind):
+            raise ValueError(f"writer must be thread or process, not {writer!r}")
         if fsync_interval_ms < 1 or segment_bytes < 1 or keep_snapshots < 1:
             raise ValueError(
                 "fsync_interval_ms, segment_bytes and keep_snapshots must be >= 1"
@@ -118,7 +132,8 @@ class FileJournal(Journal):
             segment_bytes,
             fsync_fd,
         )
-        self._io = WriterThread("cux-journal")
+        self._writer_kind = writer
+        self._io: ThreadedWriter | WriterProcess = ThreadedWriter(self._writer)
         self._snapshot_io = ThreadPoolExecutor(1, thread_name_prefix="cux-snapshot")
         self._lock_fd: int | None = None
         self._open = False
@@ -160,6 +175,15 @@ class FileJournal(Journal):
             self._writer.open_tail(
                 found.last.path, found.last.first_seq, found.last_empty
             )
+        if self._writer_kind == "process":
+            assert self._lock_fd is not None
+            self._io = WriterProcess(self._writer, self._lock_fd)
+            try:
+                self._io.start()
+            except BaseException:
+                self._writer.close()
+                self._unlock()
+                raise
         engine = found.engine
         self._next_seq = engine.seq + 1
         self._snapshot_seq = found.snapshot_seq
@@ -177,13 +201,20 @@ class FileJournal(Journal):
 
     def _lock(self) -> None:
         fd = os.open(self.folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise JournalError(
-                f"{self.folder} is in use by another cux journal"
-            ) from None
+        # A journal writer process outlives its killed server by a moment
+        # (until the kernel's SIGKILL reaches it), still holding the lock.
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise JournalError(
+                        f"{self.folder} is in use by another cux journal"
+                    ) from None
+                time.sleep(0.01)
         self._lock_fd = fd
 
     def _unlock(self) -> None:
@@ -244,15 +275,7 @@ class FileJournal(Journal):
         data = b"".join(e.data for e in group)
         sync = any(e.sync for e in group)
         first = group[0]
-        self._io.call(
-            loop,
-            self._written,
-            self._writer.write,
-            data,
-            first.first_seq,
-            first.rotate,
-            sync,
-        )
+        self._io.write(loop, self._written, data, first.first_seq, first.rotate, sync)
 
     def _written(self, due: float | None, error: BaseException | None) -> None:
         """The writer thread's answer for the group it was given."""
@@ -419,7 +442,7 @@ class FileJournal(Journal):
             if self._snapshots:
                 await asyncio.gather(*self._snapshots, return_exceptions=True)
             closed = loop.create_future()
-            self._io.call(loop, _answer(closed), self._writer.close)
+            self._io.close(loop, _answer(closed))
             await closed
             self._shutdown()
         _log.info("journal %s closed at record %d", self.folder, self._next_seq - 1)
@@ -431,7 +454,7 @@ class FileJournal(Journal):
 
 
 def _answer(future: asyncio.Future[Any]) -> Callable[[Any, BaseException | None], None]:
-    """A `WriterThread` answer that completes ``future``."""
+    """A writer's answer that completes ``future``."""
 
     def answer(result: Any, error: BaseException | None) -> None:
         if future.done():

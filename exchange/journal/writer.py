@@ -22,7 +22,7 @@ from exchange.journal.format import encode_header, segment_name
 from exchange.journal.snapshots import sync_folder
 from matching import MarketConfig
 
-__all__ = ["FsyncPolicy", "SegmentWriter", "WriterThread"]
+__all__ = ["FsyncPolicy", "SegmentWriter", "ThreadedWriter", "WriterThread"]
 
 _log = logging.getLogger("cux.journal")
 
@@ -67,9 +67,13 @@ class SegmentWriter:
 
     def open_tail(self, path: Path, first_seq: int, empty: bool) -> None:
         """Continue the existing segment ``path`` (its torn tail already cut)."""
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self.adopt_tail(os.open(path, os.O_WRONLY | os.O_APPEND), first_seq, empty)
+
+    def adopt_tail(self, fd: int, first_seq: int, empty: bool) -> None:
+        """Continue the segment open as ``fd`` (opened by `open_tail`)."""
+        self.fd = fd
         self.first_seq = first_seq
-        self.size = os.fstat(self.fd).st_size
+        self.size = os.fstat(fd).st_size
         self.empty = empty
 
     def write(
@@ -208,6 +212,43 @@ class WriterThread:
                 loop.call_soon_threadsafe(answer, result, error)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 return
+
+
+class ThreadedWriter:
+    """A `SegmentWriter` driven from the event loop through a `WriterThread`.
+
+    It has the interface of `exchange.journal.writer_process.WriterProcess`,
+    which runs the writer in a process of its own instead.
+    """
+
+    def __init__(self, writer: SegmentWriter) -> None:
+        self._writer = writer
+        self._thread = WriterThread("cux-journal")
+
+    def start(self) -> None:
+        """Nothing to do: the thread starts with the first call."""
+
+    def write(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        answer: Answer,
+        data: bytes,
+        first_seq: int,
+        rotate: bool,
+        sync: bool,
+    ) -> None:
+        """Run `SegmentWriter.write` in the thread; ``answer`` gets its result."""
+        self._thread.call(
+            loop, answer, self._writer.write, data, first_seq, rotate, sync
+        )
+
+    def close(self, loop: asyncio.AbstractEventLoop, answer: Answer) -> None:
+        """Close the segment in the thread."""
+        self._thread.call(loop, answer, self._writer.close)
+
+    def stop(self) -> None:
+        """End the thread once its calls are made."""
+        self._thread.stop()
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -265,6 +265,23 @@ async def test_a_server_killed_mid_stream_restarts_with_everything_it_acknowledg
     await check_restart(config, data, [(since, traders)])
 
 
+async def test_a_server_journaling_in_its_writer_thread_killed_mid_burst_restarts_whole(
+    tmp_path: Path,
+) -> None:
+    # The tests above use the default writer, a process of its own that dies
+    # with the server; the writer thread is the other choice in the config.
+    config = write_config(
+        tmp_path, snapshot_every=50, server_extra='journal_writer = "thread"'
+    )
+    data = tmp_path / "data"
+    server = ServerProcess(config, data, *QUIET)
+    since = (await live_state(server))["seq"]
+
+    traders = await run_until_killed(server, data, MID_BURST)
+
+    await check_restart(config, data, [(since, traders)])
+
+
 async def test_a_server_killed_again_soon_after_its_restart_loses_nothing_either(
     tmp_path: Path,
 ) -> None:
