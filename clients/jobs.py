@@ -10,12 +10,13 @@ job's updates until the job ends, reading the job again after a reconnection
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
-from clients.errors import ConnectionLost
+from clients.errors import ConnectionLost, RequestTimeout
 from clients.messages import Job, JobOutput, JobUpdate, Resync
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ class JobsMixin:
         """
         await self._call("cancel_job", _JobAck, timeout, job_id=str(job_id))
 
-    async def job_updates(self, job_id: str) -> AsyncIterator[JobUpdate]:
+    async def job_updates(self, job_id: str) -> AsyncGenerator[JobUpdate, None]:
         """One job's updates, from its state now until it ends."""
         job_id = str(job_id)
         async with await self.subscribe("jobs") as sub:
@@ -214,18 +215,29 @@ class JobsMixin:
         reconnection.
 
         Raises:
-            TimeoutError: it did not end within ``timeout`` seconds.
+            RequestTimeout: it did not end within ``timeout`` seconds (at once
+                for a ``timeout`` of 0 or less, as a request's is); the job
+                runs on.
         """
-        async with asyncio.timeout(timeout):
-            if on_update is None:
-                try:
-                    return await self.get_job(job_id, wait=True, timeout=WAIT_FOREVER)
-                except ConnectionLost:
-                    pass
-            async for update in self.job_updates(job_id):
-                if on_update is not None:
-                    on_update(update)
-            return await self.get_job(job_id)
+        try:
+            async with asyncio.timeout(timeout):
+                if on_update is None:
+                    try:
+                        return await self.get_job(
+                            job_id, wait=True, timeout=WAIT_FOREVER
+                        )
+                    except ConnectionLost:
+                        pass
+                # Closed here, its subscription with it, when the wait ends.
+                async with aclosing(self.job_updates(job_id)) as updates:
+                    async for update in updates:
+                        if on_update is not None:
+                            on_update(update)
+                return await self.get_job(job_id)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"job {job_id} did not end within {timeout} s (it runs on)"
+            ) from None
 
 
 def _update_of(job: Job) -> JobUpdate:
