@@ -3,7 +3,9 @@
 - ``POST /api/v1/jobs``: a job, the JSON of ``submit_job`` without ``op`` and
   ``id``; answers ``{"job_id": "…"}`` (201) once the job is recorded.
 - ``GET /api/v1/jobs/{job_id}?offset=&limit=``: the job and a page of results,
-  as ``get_job`` answers it (``job``, ``offset``, ``results``, ``next_offset``).
+  as ``get_job`` answers it (``job``, ``offset``, ``results``, ``next_offset``);
+  ``offset`` 0 to 1,024 and ``limit`` 1 to 256, as on the websocket, else
+  ``INVALID_FIELD`` (400).
   A job id not in the server's form (digits, no sign, no leading zero, at most
   18) is ``INVALID_FIELD`` (400), as on the websocket; a well-formed one of no
   job of the account ``UNKNOWN_JOB`` (404).
@@ -25,7 +27,7 @@ from exchange.dispatch import JobRefused
 from exchange.dispatch_jobs import JobRun
 from exchange.protocol import MAX_FRAME, WireCode
 from exchange.protocol_base import parse_digits
-from exchange.protocol_jobs import MAX_PAGE, SubmitJob
+from exchange.protocol_jobs import MAX_JOB_INPUTS, MAX_PAGE, SubmitJob
 
 if TYPE_CHECKING:
     from exchange.server import Exchange
@@ -118,17 +120,27 @@ class JobRoutes:
         return _response({"job_id": str(result.job_id)}, 201)
 
     async def get(self, request: web.Request) -> web.Response:
-        run = self._own(request)
-        if isinstance(run, web.Response):
-            return run
         offset = parse_digits(request.query.get("offset", "0"))
         limit = parse_digits(request.query.get("limit", "64"))
-        if offset is None or limit is None or not 1 <= limit <= MAX_PAGE:
-            return _error(
+        bad_page = None
+        if (
+            offset is None
+            or limit is None
+            or not 0 <= offset <= MAX_JOB_INPUTS
+            or not 1 <= limit <= MAX_PAGE
+        ):
+            # The websocket's get_job bounds: checked before the job is
+            # looked up, as the websocket checks its fields.
+            bad_page = _error(
                 400,
                 WireCode.INVALID_FIELD.value,
-                f"offset is 0 or more, limit 1 to {MAX_PAGE}",
+                f"offset is 0 to {MAX_JOB_INPUTS}, limit 1 to {MAX_PAGE}",
             )
+        run = self._own(request, bad_page)
+        if isinstance(run, web.Response):
+            return run
+        assert offset is not None
+        assert limit is not None
         end = min(len(run.texts), offset + limit)
         return _response(
             {
@@ -160,10 +172,17 @@ class JobRoutes:
     async def recent(self, request: web.Request) -> web.Response:
         return _response({"jobs": self.exchange.dispatcher.recent()})
 
-    def _own(self, request: web.Request) -> JobRun | web.Response:
+    def _own(
+        self, request: web.Request, refused: web.Response | None = None
+    ) -> JobRun | web.Response:
+        """The account's job the path names, or the answer: 401 unsigned,
+        then ``refused`` (a bad query) if given, 400 for an id not in the
+        server's form, 404 for no such job of the account."""
         key = self.authenticate(request, "")
         if isinstance(key, web.Response):
             return key
+        if refused is not None:
+            return refused
         text = request.match_info["job_id"]
         number = parse_digits(text)
         if number is None:

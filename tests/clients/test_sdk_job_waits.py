@@ -17,7 +17,7 @@ from dispatch_harness import write_config as write_dispatch_config
 from server_harness import ServerProcess
 
 from clients import Client
-from clients.errors import ClientError, RequestTimeout
+from clients.errors import ClientError, ProtocolError, RequestTimeout
 from clients.messages import JobUpdate
 
 SCRIPTED = str(Path(dispatch_harness.__file__).resolve().parent / "scripted_node.py")
@@ -83,3 +83,27 @@ async def test_wait_job_past_its_timeout_raises_request_timeout_and_the_job_runs
     if on_update:
         assert updates[0].status == "running"
         assert updates[-1].status == "cancelled"
+
+
+async def test_rest_reads_a_jobs_page_up_to_offset_1024_as_the_websocket(
+    market: ServerProcess,
+) -> None:
+    async with Client(market.url, "alice", "alice-secret") as cux:
+        job_id = await _running_job(cux)
+        try:
+            path = f"/api/v1/jobs/{job_id}"
+            last = market.get_signed("alice", f"{path}?offset=1024")
+            over = market.get_signed("alice", f"{path}?offset=1025")
+            far = market.get_signed("alice", f"{path}?offset=1000000000000000")
+            with pytest.raises(ProtocolError) as caught:
+                await cux.request("get_job", job_id=job_id, offset=1025)
+        finally:
+            await cux.cancel_job(job_id)
+    assert (last.status, last.body["results"], last.body["offset"]) == (200, [], 1024)
+    assert caught.value.code == "INVALID_FIELD"
+    for reply in (over, far):
+        assert reply.status == 400
+        assert reply.body == {
+            "code": "INVALID_FIELD",
+            "message": "offset is 0 to 1024, limit 1 to 256",
+        }

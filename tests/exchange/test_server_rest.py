@@ -327,6 +327,18 @@ def test_a_well_formed_job_id_of_no_job_is_a_404_unknown_job(
     assert reply.body["code"] == "UNKNOWN_JOB"
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["offset=1025", "offset=1000000000000000", "offset=-1", "limit=0", "limit=257"],
+)
+def test_a_job_page_out_of_the_websockets_bounds_is_a_400_before_the_lookup(
+    server: ServerProcess, query: str
+) -> None:
+    reply = server.get_signed("rest-buyer", f"/api/v1/jobs/999999?{query}")
+
+    assert reply == error(400, "INVALID_FIELD", "offset is 0 to 1024, limit 1 to 256")
+
+
 def test_a_job_with_an_empty_body_is_refused_saying_so(server: ServerProcess) -> None:
     headers = signed_headers("rest-buyer", "POST", "/api/v1/jobs")
 
