@@ -42,6 +42,9 @@ MAX_PAGE: Final = 256
 
 Text = Annotated[str, msgspec.Meta(max_length=MAX_INPUT_CHARS)]
 
+LeaseId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+"""A lease's id: its trade's id (a spot lease) or the engine's, 1 or more."""
+
 
 class SubmitJob(_Request, tag="submit_job", frozen=True):
     """Embed ``inputs`` at ``tier`` using at most ``budget_cu`` CU.
@@ -59,7 +62,7 @@ class SubmitJob(_Request, tag="submit_job", frozen=True):
     budget_cu: Annotated[int, msgspec.Meta(ge=1, le=10**9)]
     tier: Name = "exact"
     max_price: Int64 | None = None
-    leases: Annotated[list[Int64], msgspec.Meta(max_length=64)] | None = None
+    leases: Annotated[list[LeaseId], msgspec.Meta(max_length=64)] | None = None
     min_reputation_bps: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -451,6 +452,22 @@ def test_a_job_of_valid_json_with_a_wrong_field_is_refused_naming_the_field(
     assert reply.status == 400
     assert reply.body["code"] == "INVALID_FIELD"
     assert reply.body["message"] == "Object missing required field `symbol`"
+
+
+@pytest.mark.parametrize(("leases", "index"), [([0], 0), ([3, -1], 1)])
+def test_a_job_naming_a_lease_id_below_1_is_refused_as_a_field_not_a_lease(
+    server: ServerProcess, leases: list[int], index: int
+) -> None:
+    body = json.dumps(
+        {"symbol": "cpu-SPOT", "inputs": ["a"], "budget_cu": 1, "leases": leases}
+    ).encode()
+
+    reply = http_send(
+        server.http + "/api/v1/jobs", "POST", body, signed_body_headers(body)
+    )
+
+    message = f"Expected `int` >= 1 - at `$.leases[{index}]`"
+    assert reply == error(400, "INVALID_FIELD", message)
 
 
 def test_the_openapi_description_is_json_naming_every_route(
