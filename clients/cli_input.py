@@ -6,8 +6,8 @@ zero timeout, a price past the wire's 64-bit integers, an order id the server
 could never have written) with argparse's usual message and exit 2.
 `read_inputs` reads the texts of a ``cux job submit`` file and raises
 `UsageError` for a file the server could not take: unreadable, not UTF-8, not
-a JSON list of strings, no texts, or more texts or longer ones than a job
-holds.
+a JSON list of strings, no texts, a text that is empty or only whitespace,
+or more texts or longer ones than a job holds.
 """
 
 from __future__ import annotations
@@ -203,6 +203,12 @@ def _check(texts: list[str], where: list[str], shown: str) -> None:
             f"{MAX_JOB_INPUTS:,}: split them into several jobs"
         )
     for place, text in zip(where, texts, strict=True):
+        if not text.strip():
+            # The server refuses it (INVALID_FIELD): nothing to embed.
+            raise UsageError(
+                f"{place} of {shown} is empty or only whitespace: a job embeds "
+                "text, remove it"
+            )
         if len(text) > MAX_INPUT_CHARS:
             raise UsageError(
                 f"{place} of {shown} is {len(text):,} characters long; a text is "

@@ -111,7 +111,9 @@ class JobsMixin:
                 ``symbol`` (``UNKNOWN_LEASE``) or runs another job
                 (``LEASE_IN_USE``); a `JobError` too.
             ProtocolError: ``FRAME_TOO_LARGE``: the inputs make the request
-                larger than `clients.errors.MAX_FRAME` (it is not sent).
+                larger than `clients.errors.MAX_FRAME` (it is not sent);
+                ``INVALID_FIELD``: a field out of its bounds (a lease id below
+                1), or an input with no text (empty or only whitespace).
             InsufficientFunds: the account cannot pay for the lots.
         """
         ack = await self._call(

@@ -123,6 +123,24 @@ class JobRefused(Exception):
 Done = Callable[[JobRun | JobRefused], None]
 
 
+def _check_has_text(tokens: list[int], special: int) -> None:
+    """Refuse an input with no token but the tokenizer's own (``special`` of
+    them): empty, only whitespace, or only characters the model skips (a
+    zero-width space, a NUL). It would run and be billed for an embedding of
+    nothing.
+
+    Raises:
+        JobRefused: ``INVALID_FIELD``, naming the first such input's index.
+    """
+    for i, count in enumerate(tokens):
+        if count <= special:
+            raise JobRefused(
+                "INVALID_FIELD",
+                f"inputs[{i}] has no text to embed: it is empty, or only "
+                "whitespace or characters the model skips",
+            )
+
+
 def _check_affords_a_layer(
     budget_cu: int, full_flops: int, plans: list[InputReport]
 ) -> None:
@@ -208,6 +226,7 @@ class Dispatcher:
                 "INVALID_FIELD", "a job order buys spot lots: use a -SPOT symbol"
             )
         tokens = self._count(req.inputs)
+        _check_has_text(tokens, self._counter.special)
         full = full_depth_flops(tokens)
         budget = JobBudget(req.budget_cu * FLOPS_PER_CU, full)
         plans = plan_inputs(tokens, req.tier, budget)

@@ -32,6 +32,9 @@ class TokenCounter:
         # neither pads a row nor cuts it before the model's own maximum.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MINILM_L6.max_tokens)
+        self.special = len(self._tokenizer.encode("").ids)
+        """The tokens of a text with nothing in it (``[CLS]`` and ``[SEP]``):
+        a text of no more has nothing the model reads."""
 
     def count(self, texts: Sequence[str]) -> list[int]:
         """The billed token count of each text."""

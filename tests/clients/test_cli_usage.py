@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import socket
 import subprocess
@@ -113,6 +114,22 @@ def test_an_unusable_job_file_exits_2_with_one_line_naming_it(
     assert done.returncode == 2
     assert one_line(done).startswith(f"cux job submit: {tmp_path / name}")
     assert message.split(" ", 1)[1] in one_line(done)
+
+
+@pytest.mark.parametrize("blank", ["", " \t\n "])
+def test_a_json_job_file_with_a_blank_text_exits_2_naming_it(
+    tmp_path: Path, blank: str
+) -> None:
+    path = tmp_path / "texts.json"
+    path.write_text(json.dumps(["A fox.", blank, "Snow."]), encoding="utf-8")
+
+    done = cux("job", "submit", str(path), *JOB)
+
+    assert done.returncode == 2
+    assert one_line(done) == (
+        f"cux job submit: text 2 of {path} is empty or only whitespace: a job "
+        "embeds text, remove it"
+    )
 
 
 def test_a_missing_job_file_exits_2_and_stdin_is_named_stdin(tmp_path: Path) -> None:

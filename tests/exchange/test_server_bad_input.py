@@ -75,6 +75,10 @@ def ping_of(size: int) -> str:
 
 
 BAD_FRAME, FIELD = WireCode.BAD_FRAME.value, WireCode.INVALID_FIELD.value
+NO_TEXT = (
+    "inputs[{}] has no text to embed: it is empty, or only whitespace or "
+    "characters the model skips"
+)
 INT64 = "Expected `int` <= 9223372036854775807"
 # msgspec writes the pattern as Python's repr: each backslash doubled.
 ORDER_ID = (
@@ -196,6 +200,15 @@ CASES = [
         frame(op="submit_job", symbol="cpu-SPOT", inputs=["a"], budget_cu=1,
               leases=[7, -1]), FIELD,
         message="Expected `int` >= 1 - at `$.leases[1]`"),
+    Bad("job with an empty input",
+        frame(op="submit_job", symbol="cpu-SPOT", inputs=["a", ""], budget_cu=1,
+              max_price=9), FIELD, message=NO_TEXT.format(1)),
+    Bad("job with an input only whitespace",
+        frame(op="submit_job", symbol="cpu-SPOT", inputs=[" \t\n\u3000"],
+              budget_cu=1, max_price=9), FIELD, message=NO_TEXT.format(0)),
+    Bad("job with an input only a zero-width space",
+        frame(op="submit_job", symbol="cpu-SPOT", inputs=["a", "b", "\u200b"],
+              budget_cu=1, max_price=9), FIELD, message=NO_TEXT.format(2)),
     Bad("cancel_all of an unknown symbol", frame(op="cancel_all", symbol="nope"),
         Code.UNKNOWN_SYMBOL.value, message="no instrument has this symbol: 'nope'"),
     Bad("orders of an unknown symbol", frame(op="orders", symbol="nope"),

@@ -470,6 +470,25 @@ def test_a_job_naming_a_lease_id_below_1_is_refused_as_a_field_not_a_lease(
     assert reply == error(400, "INVALID_FIELD", message)
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_job_with_an_input_of_no_text_is_refused_naming_its_index(
+    server: ServerProcess, blank: str
+) -> None:
+    body = json.dumps(
+        {"symbol": "cpu-SPOT", "inputs": ["a", blank], "budget_cu": 1, "max_price": 9}
+    ).encode()
+
+    reply = http_send(
+        server.http + "/api/v1/jobs", "POST", body, signed_body_headers(body)
+    )
+
+    message = (
+        "inputs[1] has no text to embed: it is empty, or only whitespace or "
+        "characters the model skips"
+    )
+    assert reply == error(400, "INVALID_FIELD", message)
+
+
 def test_the_openapi_description_is_json_naming_every_route(
     server: ServerProcess,
 ) -> None:
