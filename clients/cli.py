@@ -512,16 +512,27 @@ async def _cancel_each(cux: Any, order_ids: list[str]) -> list[Cancelled]:
 async def _amend(args: argparse.Namespace, config: ClientConfig) -> int:
     if args.qty is None and args.price is None:
         raise UsageError("give --qty, --price or both")
+    from clients.cli_render import amend_json, amend_text
+
     async with _client(config, args, login=True) as cux:
+        # The order before and after, and what its channels say between: an
+        # amend that crosses fills, and the order leaves the listing.
+        before = await _open_order(cux, args.order_id)
+        if before is not None:
+            cux.orders_tracker.follow(before)
         await cux.amend(args.order_id, qty=args.qty, price=args.price)
-        listed = [o for o in await cux.orders() if o.order_id == args.order_id]
-        order = listed[0] if listed else None
-        data = {"order_id": args.order_id, "qty": args.qty, "price": args.price}
-        text = f"amended {args.order_id}"
-        if order is not None:
-            text += f": {order.leaves} open at {order.price}"
-        _print(args, data, text)
+        await cux.sync()
+        result = cux.orders_tracker.get(args.order_id)
+        after = await _open_order(cux, args.order_id)
+        asked = {"qty": args.qty, "price": args.price}
+        data = amend_json(args.order_id, before, after, result, asked)
+        _print(args, data, amend_text(data))
     return 0
+
+
+async def _open_order(cux: Any, order_id: str) -> Any:
+    """The account's open order ``order_id`` as listed, or None."""
+    return next((o for o in await cux.orders() if o.order_id == order_id), None)
 
 
 async def _balance(args: argparse.Namespace, config: ClientConfig) -> int:

@@ -31,6 +31,8 @@ from clients.sizing import format_credits
 
 __all__ = [
     "Cancelled",
+    "amend_json",
+    "amend_text",
     "balance_table",
     "book_json",
     "book_view",
@@ -152,6 +154,61 @@ def order_table(placed: PlacedOrder, result: OrderResult | None) -> RenderableTy
             table.add_row("fills", f"{len(result.fills)}, average price {average}")
             table.add_row("fees", f"{result.fees} µcr")
     return table
+
+
+def amend_json(
+    order_id: str,
+    before: OpenOrder | None,
+    after: OpenOrder | None,
+    result: OrderResult | None,
+    asked: dict[str, int | None],
+) -> dict[str, Any]:
+    """``cux amend``: the order as it stands after the amend. ``before`` and
+    ``after`` are its listing before the amend and after it (None once it
+    is no longer open: it filled); ``result`` what the ``orders`` and
+    ``fills`` channels said meanwhile; ``asked`` the ``qty`` and ``price``
+    given. The fields of `OpenOrder` with ``status`` (``amended``,
+    ``partially_filled``, ``filled``, ...) and the ``fills`` the amend made;
+    with no listing at all, the order id and the fields given."""
+    order = after or before
+    if order is None:
+        given = {k: v for k, v in asked.items() if v is not None}
+        return {"order_id": order_id, **given}
+    out: dict[str, Any] = to_builtins(order)
+    if after is None and asked["price"] is not None:
+        # No longer open: its price is the amend's, its state the channels'.
+        out["price"] = asked["price"]
+    if result is not None:
+        leaves = after.leaves if after is not None else result.leaves
+        out.update(
+            filled=result.filled,
+            leaves=leaves,
+            qty=result.filled + leaves,
+            status=result.status,
+            reason=result.reason,
+            fills=[to_builtins(f) for f in result.fills],
+        )
+    return out
+
+
+def amend_text(data: dict[str, Any]) -> str:
+    """``cux amend``: one line of what `amend_json` holds."""
+    text = f"amended {data['order_id']}"
+    if "status" not in data:
+        return text
+    fills = data["fills"]
+    lots = sum(f["qty"] for f in fills)
+    traded = ""
+    if lots:
+        average = sum(f["price"] * f["qty"] for f in fills) // lots
+        fees = sum(f["fee"] for f in fills)
+        traded = f"{lots} lots at an average price of {average} (fees {fees} µcr)"
+    if data["status"] == "filled":
+        return f"{text}: filled, {traded}" if traded else f"{text}: filled"
+    if data["leaves"] and data["status"] not in ("cancelled", "expired"):
+        text += f": {data['leaves']} open at {data['price']}"
+        return f"{text}; filled {traded}" if traded else text
+    return f"{text}: {data['status']}{_reason(data['reason'])}"
 
 
 def _reason(reason: str | None) -> str:

@@ -298,6 +298,42 @@ def test_amend_and_cancel_change_and_remove_orders(
     assert ok_json(cux("orders", "--json", *as_(server, desk.buyer))) == {"orders": []}
 
 
+def test_amend_prints_the_order_as_it_stands_and_says_when_the_amend_filled_it(
+    server: ServerProcess, desk: Desk
+) -> None:
+    resting, crossing, partial = place(
+        server, desk.buyer, [(desk.symbol, "buy", 5, p) for p in (33, 40, 41)]
+    )
+    place(server, desk.seller, [(desk.symbol, "sell", 8, 50)])
+    buyer = as_(server, desk.buyer)
+
+    qty = ok_json(cux("amend", resting, "--qty", "7", "--json", *buyer))
+    filled = cux("amend", crossing, "--price", "50", *buyer)
+    rest = ok_json(cux("amend", partial, "--price", "50", "--json", *buyer))
+
+    assert qty == {
+        "order_id": resting, "client_order_id": None, "symbol": desk.symbol,
+        "side": "buy", "type": "limit", "tif": "GTC", "price": 33, "qty": 7,
+        "filled": 0, "leaves": 7, "expire_at": None, "status": "amended",
+        "reason": None, "fills": [],
+    }  # fmt: skip
+    assert filled.returncode == 0, filled.stderr
+    # 5 lots at 50: 250 µcr, of which a taker's 10 bps, rounded up: 1 µcr.
+    assert filled.stdout.strip() == (
+        f"amended {crossing}: filled, 5 lots at an average price of 50 (fees 1 µcr)"
+    )
+    assert (rest["status"], rest["price"], rest["qty"]) == ("partially_filled", 50, 5)
+    assert (rest["filled"], rest["leaves"]) == (3, 2)
+    assert [(f["qty"], f["price"], f["liquidity"]) for f in rest["fills"]] == [
+        (3, 50, "taker")
+    ]
+    open_orders = ok_json(cux("orders", "--json", *buyer))["orders"]
+    assert [(o["order_id"], o["price"], o["leaves"]) for o in open_orders] == [
+        (resting, 33, 7),
+        (partial, 50, 2),
+    ]
+
+
 def test_cancel_of_several_ids_tries_each_and_reports_each_exiting_1_if_any_failed(
     server: ServerProcess, desk: Desk
 ) -> None:
