@@ -187,12 +187,14 @@ class JobsMixin:
         """One job's updates, from its state now until it ends."""
         job_id = str(job_id)
         async with await self.subscribe("jobs") as sub:
-            last = _update_of(await self.get_job(job_id, results=False))
+            # The job as the server read it, with its ``ts`` (when it last
+            # changed), which a `Job` has not.
+            last = (await self._page(job_id, 0, 1, None)).job
             yield last
             while not last.done:
                 message = await sub.__anext__()
                 if isinstance(message, Resync):
-                    update = _update_of(await self.get_job(job_id, results=False))
+                    update = (await self._page(job_id, 0, 1, None)).job
                 elif isinstance(message, JobUpdate) and message.job_id == job_id:
                     update = message
                 else:
@@ -240,9 +242,3 @@ class JobsMixin:
             raise RequestTimeout(
                 f"job {job_id} did not end within {timeout} s (it runs on)"
             ) from None
-
-
-def _update_of(job: Job) -> JobUpdate:
-    fields = msgspec.structs.asdict(job)
-    del fields["results"]
-    return JobUpdate(**fields)

@@ -244,6 +244,7 @@ class Dispatcher:
         )
         run.min_reputation_bps = req.min_reputation_bps
         run.planned = sum(p.flops for p in plans)
+        run.changed_at = self.exchange.clock()
         return run
 
     def _count(self, texts: list[str]) -> list[int]:
@@ -1041,6 +1042,7 @@ class Dispatcher:
         if run.status != "running" or run.closing:
             return False
         run.status = "cancelled"
+        run.changed_at = self.exchange.clock()
         for shard in list(run.shards.values()):
             _tell(shard, "job cancelled")
             self._release_node(shard)
@@ -1102,7 +1104,8 @@ class Dispatcher:
         ]
 
     def _publish(self, run: JobRun) -> None:
-        data = encode(run.message(self.exchange.clock()))
+        run.changed_at = self.exchange.clock()
+        data = encode(run.message())
         self.exchange.hub.publish([Publication("jobs", None, run.account, data)])
 
 

@@ -103,6 +103,9 @@ class JobRun:
         status: ``running``, then ``done``, ``failed`` or ``cancelled``.
         closing: the `CloseJob` was sent.
         ended_at: when it ended, ns (0 while running).
+        changed_at: when it last changed, ns: its submission, then each
+            update the ``jobs`` channel sent; the ``ts`` of every read of it
+            (``get_job``, REST) until the next.
         waiters: called once it has ended (``get_job`` with ``wait``).
     """
 
@@ -132,6 +135,7 @@ class JobRun:
     status: str = "running"
     closing: bool = False
     ended_at: int = 0
+    changed_at: int = 0
     waiters: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -143,7 +147,9 @@ class JobRun:
     def resolved(self) -> bool:
         return len(self.done) + len(self.failed) == len(self.texts)
 
-    def message(self, ts: int) -> JobMessage:
+    def message(self, ts: int | None = None) -> JobMessage:
+        """The job as the ``jobs`` channel and ``get_job`` show it, at ``ts``
+        (default: `changed_at`, when it last changed)."""
         reason = next(iter(self.failed.values()), None) if self.failed else None
         if self.status == "cancelled":
             reason = "cancelled by the consumer"
@@ -166,7 +172,7 @@ class JobRun:
             self.cost,
             self.refund,
             reason,
-            ts,
+            self.changed_at if ts is None else ts,
             self.node_wall_ns,
         )
 

@@ -95,7 +95,7 @@ class JobRequests:
         end = min(len(run.texts), req.offset + req.limit)
         result = JobResult(
             req.id,
-            run.message(self.exchange.clock()),
+            run.message(),
             req.offset,
             run.results(req.offset, req.limit),
             end if end < len(run.texts) else None,

@@ -124,7 +124,9 @@ class JobMessage(_Message, tag="job", frozen=True):
     ``status`` is ``running``, then ``done``, ``failed`` or ``cancelled``.
     ``cost`` is what the consumer paid so far (metered payouts and buyer
     fees, µcr), ``refund`` what came back from escrow. ``node_wall_ns`` is
-    the time the nodes said they spent running its shards.
+    the time the nodes said they spent running its shards. ``ts`` is when
+    the job last changed (ns): in ``get_job`` and over REST too, the same on
+    every read until its next change, not the time of the read.
     """
 
     job_id: str

@@ -144,7 +144,7 @@ class JobRoutes:
         end = min(len(run.texts), offset + limit)
         return _response(
             {
-                "job": run.message(self.exchange.clock()),
+                "job": run.message(),
                 "offset": offset,
                 "results": run.results(offset, limit),
                 "next_offset": end if end < len(run.texts) else None,
@@ -164,9 +164,8 @@ class JobRoutes:
         if isinstance(key, web.Response):
             return key
         runs = [r for r in self.exchange.dispatcher.jobs.values() if r.account == key]
-        now = self.exchange.clock()
         return _response(
-            {"jobs": [r.message(now) for r in sorted(runs, key=lambda r: -r.job_id)]}
+            {"jobs": [r.message() for r in sorted(runs, key=lambda r: -r.job_id)]}
         )
 
     async def recent(self, request: web.Request) -> web.Response:

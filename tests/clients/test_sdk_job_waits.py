@@ -6,8 +6,9 @@ job stays running until the test cancels it.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dispatch_harness
@@ -107,3 +108,46 @@ async def test_rest_reads_a_jobs_page_up_to_offset_1024_as_the_websocket(
             "code": "INVALID_FIELD",
             "message": "offset is 0 to 1024, limit 1 to 256",
         }
+
+
+async def test_wait_jobs_first_update_and_every_read_carry_when_the_job_changed(
+    market: ServerProcess,
+) -> None:
+    updates: list[JobUpdate] = []
+    async with Client(market.url, "alice", "alice-secret") as cux:
+        submitted = time.time_ns()
+        job_id = await _running_job(cux)
+        path = f"/api/v1/jobs/{job_id}"
+        waiting = asyncio.create_task(
+            cux.wait_job(job_id, timeout=30, on_update=updates.append)
+        )
+        await wait_for(lambda: bool(updates))
+        running = [market.get_signed("alice", path).body["job"] for _ in range(2)]
+        await asyncio.sleep(0.05)
+        again = await cux.request("get_job", job_id=job_id)
+        await cux.cancel_job(job_id)
+        job = await waiting
+        await asyncio.sleep(0.05)
+        ended = [market.get_signed("alice", path).body["job"] for _ in range(2)]
+        listed = market.get_signed("alice", "/api/v1/jobs").body["jobs"]
+        read = await cux.request("get_job", job_id=job_id)
+    first, last = updates[0], updates[-1]
+    assert (first.status, last.status, job.status) == (
+        "running",
+        "cancelled",
+        "cancelled",
+    )
+    # The first update is the job as the server read it: its real time.
+    assert submitted <= first.ts <= time.time_ns()
+    assert running[0]["ts"] == running[1]["ts"] == again["job"]["ts"] == first.ts
+    # Ended: when it ended, the time of its last update, on every read.
+    assert last.ts > first.ts
+    assert ended[0]["ts"] == ended[1]["ts"] == read["job"]["ts"] == last.ts
+    assert [j["ts"] for j in listed if j["job_id"] == job_id] == [last.ts]
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
