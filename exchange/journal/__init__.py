@@ -62,7 +62,9 @@ Durability
 See `FileJournal` for the fsync policies: ``batch`` (the default) completes an
 append after its group is fsynced; ``interval`` and ``none`` complete after the
 write to the OS, and can lose acknowledged commands in a power loss. Writes and
-fsyncs run in a worker thread, so the event loop never waits on the disk.
+fsyncs run in a worker thread (``writer="thread"``, `FileJournal`'s default) or
+in a process of their own (``writer="process"``, the server's default; see
+`exchange.journal.writer_process`), so the event loop never waits on the disk.
 
 Known limitations
 -----------------

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import signal
 import time
 import urllib.request
@@ -201,3 +202,46 @@ def test_a_sequencer_that_fails_ends_cux_serve_with_an_error_and_exit_1(
         "cux serve: stopped: the sequencer failed "
         "(OverflowError: int too big to serialize)\n"
     )
+
+
+def journal_writer_pid(server_pid: int) -> int:
+    """The pid of the journal writer process under ``cux serve``."""
+    for task in Path(f"/proc/{server_pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"writer_process" in command:
+                return int(child)
+    raise AssertionError(f"no journal writer process under {server_pid}")
+
+
+async def test_a_journal_writer_that_dies_stops_cux_serve_and_loses_nothing_acked(
+    tmp_path: Path,
+) -> None:
+    """The writer process killed under a running server: the next order is
+    never acknowledged, the server exits 1 saying the journal failed, and a
+    restart has every order that was acknowledged before."""
+    config = write_config(tmp_path)
+    data = tmp_path / "data"
+    server = ServerProcess(config, data)
+    try:
+        alice = await Client.connect(server.url)
+        await alice.login("alice")
+        acked = set()
+        for i in range(20):
+            fields = {k: v for k, v in place(1, 100 + i).items() if k != "op"}
+            answer = await alice.request("place", **fields)
+            acked.add(int(answer["order_id"]))
+        writer = journal_writer_pid(server.proc.pid)
+        os.kill(writer, signal.SIGKILL)
+        await alice.ws.send(json.dumps({**place(1, 99), "id": 999}))
+        exit_status = server.proc.wait(30)
+    finally:
+        server.stop()
+
+    assert exit_status == 1, server.text
+    assert "the journal failed; nothing more is acknowledged" in server.text
+    assert "the journal writer process exited (killed by signal 9)" in server.text
+    assert (alice.responses.get(999) or {}).get("type") != "ack"
+    engine = recovered_engine(data, config)
+    number = engine.ledger.index("alice")
+    assert {i for i, o in engine.orders.items() if o.account == number} == acked
