@@ -221,18 +221,14 @@ def journal_writer_pids(pid: int) -> list[int]:
     """The journal writer processes started by server ``pid`` (see
     `exchange.journal.writer_process`): their CPU is the server's."""
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            children = task.read_text().split()
-        except OSError:
+            parent = int(stat.read_bytes().rsplit(b")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
             continue
-        for child in children:
-            try:
-                command = Path(f"/proc/{child}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"writer_process" in command:
-                found.append(int(child))
+        if parent == pid and b"writer_process" in command:
+            found.append(int(stat.parent.name))
     return found
 
 

@@ -46,7 +46,7 @@ WriterKind = Literal["thread", "process"]
 _log = logging.getLogger("cux.journal")
 
 _LOCK_FILE = "LOCK"
-_LOCK_WAIT_S = 0.5
+_LOCK_WAIT_S = 30.0
 
 
 @dataclass(slots=True)
@@ -94,7 +94,7 @@ class FileJournal(Journal):
             own that does not share this one's GIL (see
             `exchange.journal.writer_process`; it always fsyncs with
             `os.fsync`, so ``fsync_fd`` applies only to snapshots and
-            recovery there).
+            recovery there; `recover` must then run on the main thread).
     """
 
     def __init__(
@@ -200,21 +200,39 @@ class FileJournal(Journal):
         return engine
 
     def _lock(self) -> None:
+        """Take the folder's lock and write this process's pid into it.
+
+        A lock held for a server that is gone is waited for, up to
+        `_LOCK_WAIT_S`: it is its journal writer process, which the kernel
+        is killing (after the fsync it may be in, which a stalled disk can
+        make last seconds). A lock held for a live process is refused at once.
+        """
         fd = os.open(self.folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        # A journal writer process outlives its killed server by a moment
-        # (until the kernel's SIGKILL reaches it), still holding the lock.
-        deadline = time.monotonic() + _LOCK_WAIT_S
+        deadline: float | None = None
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                owner = _lock_owner(fd)
+                now = time.monotonic()
+                if deadline is None and owner is not None and not _alive(owner):
+                    deadline = now + _LOCK_WAIT_S
+                    _log.warning(
+                        "journal %s: waiting for the journal writer of stopped "
+                        "process %d to exit",
+                        self.folder,
+                        owner,
+                    )
+                if deadline is None or now >= deadline:
                     os.close(fd)
                     raise JournalError(
                         f"{self.folder} is in use by another cux journal"
+                        + (f" (process {owner})" if owner is not None else "")
                     ) from None
                 time.sleep(0.01)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
 
     def _unlock(self) -> None:
@@ -265,6 +283,11 @@ class FileJournal(Journal):
             raise JournalError("the journal is closed")
 
     def _enqueue(self, entry: _Entry) -> None:
+        if self._failure is not None:
+            # After a failed write or fsync nothing more is written or synced
+            # (a snapshot's flush included): the disk's state is unknown.
+            entry.done.set_exception(self._failure)
+            return
         self._queue.append(entry)
         if self._writing is None:
             self._write_next(asyncio.get_running_loop())
@@ -443,14 +466,40 @@ class FileJournal(Journal):
                 await asyncio.gather(*self._snapshots, return_exceptions=True)
             closed = loop.create_future()
             self._io.close(loop, _answer(closed))
-            await closed
-            self._shutdown()
+            try:
+                await closed
+            finally:
+                self._shutdown()
         _log.info("journal %s closed at record %d", self.folder, self._next_seq - 1)
 
     def _shutdown(self) -> None:
         self._io.stop()
         self._snapshot_io.shutdown(wait=False)
         self._unlock()
+
+
+def _lock_owner(fd: int) -> int | None:
+    """The pid written into the lock file by its holder, if any."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True  # no /proc: it exists
+    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
 
 
 def _answer(future: asyncio.Future[Any]) -> Callable[[Any, BaseException | None], None]:

@@ -9,17 +9,22 @@ process, which has a GIL of its own: the event loop hands it a group through a
 pipe and hears back through another, and neither side ever waits for the
 other's bytecode.
 
-The child is a fresh interpreter running `main` that receives only its two
-pipes, the open segment and the journal's lock: it holds none of the server's
-memory or sockets. It holds the lock as long as it lives, so a restarted
-server cannot recover the folder while it might still be writing, and it dies
-with the server: it asks the kernel for SIGKILL when its parent exits, and it
-stops when its request pipe closes. It runs in a session of its own and
-ignores SIGINT and SIGTERM: the server handles those by closing the journal
-through it.
+The child is a fresh interpreter that receives only its two pipes, the open
+segment and the journal's lock: it holds none of the server's memory or
+sockets, and it imports cux from the server's own import path, never from the
+current folder (``python -P``). Its first lines, before any import of cux,
+ask the kernel for SIGKILL when its parent's starting thread ends (so
+`WriterProcess.start` must run on the main thread) and ignore SIGINT and
+SIGTERM: it runs in a session of its own, and the server handles those by
+closing the journal through it. It also stops when its request pipe closes.
+It holds the lock as long as it lives, so a restarted server cannot recover
+the folder while it might still be writing: `FileJournal` waits for a lock
+whose holder's server is gone (the kernel may have to let an fsync finish
+first). It logs to the server's stderr at the server's level.
 
-The pipes carry one request at a time, each answered before the next is sent
-(but for ``OPEN``, which the first request may follow at once):
+The child answers the requests one by one in the order they came; the server
+sends a group only once the one before it is answered (``OPEN`` is followed
+at once, and a ``CLOSE`` may follow a group still being written):
 
 - request: a header (`_REQUEST`: operation, first sequence number, rotate,
   sync, body length) and a body. ``OPEN`` (the body is the JSON of
@@ -33,18 +38,19 @@ The pipes carry one request at a time, each answered before the next is sent
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import ctypes
-import errno as errno_codes
 import fcntl
+import json
+import logging
 import math
 import os
-import signal
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
@@ -59,11 +65,26 @@ _OPEN, _WRITE, _CLOSE = 1, 2, 3
 _OK, _FAILED = 0, 1
 _PIPE_BYTES: Final = 1 << 20
 _F_SETPIPE_SZ: Final = 1031  # Linux
-_PR_SET_PDEATHSIG: Final = 1  # Linux
-_CHILD_MAIN: Final = (
-    "import sys; from exchange.journal.writer_process import main; "
-    "sys.exit(main(sys.argv[1:]))"
-)
+_PATH_VARIABLE: Final = "CUX_JOURNAL_WRITER_PATH"
+# The child's first lines, before any import of cux: from here on it dies
+# with its parent (Linux: PR_SET_PDEATHSIG, 1, asks for SIGKILL when the
+# thread that started it ends), or exits now if that already happened; it
+# leaves SIGINT and SIGTERM to the server; and it imports from exactly the
+# server's import path (run with -P: not from the current folder).
+_CHILD_MAIN: Final = f"""\
+import ctypes, json, os, signal, sys
+try:
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[3]):
+    os._exit(0)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+sys.path[:] = json.loads(os.environ.pop("{_PATH_VARIABLE}"))
+from exchange.journal.writer_process import main
+sys.exit(main(sys.argv[1:3] + sys.argv[4:5]))
+"""
 
 
 class _Start(msgspec.Struct, frozen=True):
@@ -82,11 +103,11 @@ class _Start(msgspec.Struct, frozen=True):
 class WriterProcess:
     """A `SegmentWriter` in a child process, driven from the event loop.
 
-    `start` (before serving) launches the child and hands it the open
-    segment; `write` and `close` send one request each and call their
-    answer on the loop when the child has done it. Only one request may be
-    outstanding: `exchange.journal.FileJournal` sends the next group from the
-    previous one's answer.
+    `start` (before serving, on the main thread) launches the child and
+    hands it the open segment; `write` and `close` send one request each and
+    call their answer on the loop when the child has done it, in the order
+    sent. `exchange.journal.FileJournal` sends the next group only from the
+    previous one's answer, so the child is reading whenever a group comes.
 
     Args:
         writer: the parent's `SegmentWriter`, after `open_tail` if a segment
@@ -102,7 +123,9 @@ class WriterProcess:
         self._requests = -1
         self._answers = -1
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._answer: Answer | None = None
+        # The answers awaited, in the order their requests were sent, with
+        # whether each is a CLOSE (which succeeds if the child is gone).
+        self._waiting: collections.deque[tuple[Answer, bool]] = collections.deque()
         self._buffer = b""
         self._failure: BaseException | None = None
         self._opening = False  # the answer to ``OPEN`` is still to come
@@ -114,8 +137,15 @@ class WriterProcess:
         ready; a child that fails to start fails the first request.
 
         Raises:
-            JournalError: the child process could not be launched.
+            JournalError: the child process could not be launched, or this is
+                not the main thread (the child would be killed when the
+                thread that started it ends).
         """
+        if threading.current_thread() is not threading.main_thread():
+            raise JournalError(
+                "a journal with writer='process' must be recovered on the main "
+                "thread: its writer process dies with the thread that starts it"
+            )
         writer = self._writer
         requests_read, requests_write = os.pipe()
         answers_read, answers_write = os.pipe()
@@ -126,17 +156,20 @@ class WriterProcess:
         passed = [fd for fd in (self._lock_fd, tail_fd) if fd >= 0]
         command = [
             sys.executable,
+            "-P",
             "-c",
             _CHILD_MAIN,
             str(requests_read),
             str(answers_write),
             str(os.getpid()),
+            str(logging.getLogger("cux.journal").getEffectiveLevel()),
         ]
         try:
             self._process = subprocess.Popen(
                 command,
                 pass_fds=[requests_read, answers_write, *passed],
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # stderr stays: for a traceback
                 env=_child_environment(),
                 # Out of the server's process group: a Ctrl-C at the terminal
                 # is the server's to handle (it closes the journal through
@@ -161,8 +194,12 @@ class WriterProcess:
             writer.first_seq,
             writer.empty,
         )
-        self._send(_OPEN, 0, False, False, msgspec.json.encode(start))
         self._opening = True
+        try:
+            self._send(_OPEN, 0, False, False, msgspec.json.encode(start))
+        except OSError as exc:  # the child is gone already
+            self._opening = False
+            self._failure = self._gone(exc)
         # The child holds the segment now; the parent's copy is closed unused.
         writer.close()
 
@@ -193,18 +230,13 @@ class WriterProcess:
         self._requests = self._answers = -1
         process = self._process
         if process is not None:
+            # After CLOSE's answer the child is exiting: this is at once.
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
             self._process = None
-
-    def kill(self) -> None:
-        """Stop the child at once (start-up failed)."""
-        if self._process is not None:
-            self._process.kill()
-        self.stop()
 
     # -- the parent's side of the pipes ------------------------------------------
 
@@ -218,25 +250,28 @@ class WriterProcess:
         sync: bool,
         body: bytes,
     ) -> None:
-        if self._answer is not None:
-            raise RuntimeError("the journal writer already has a request")
         if self._loop is None:
             self._loop = loop
             loop.add_reader(self._answers, self._on_readable)
-        self._answer = answer
+        closing = op == _CLOSE
         if self._failure is None:
             try:
                 self._send(op, first_seq, rotate, sync, body)
-            except BrokenPipeError:
-                self._failure = JournalError(
-                    f"the journal writer process exited ({self._exit_status()})"
-                )
-            except OSError as exc:
-                self._failure = exc
+            except Exception as exc:
+                self._failure = self._gone(exc) if isinstance(exc, OSError) else exc
         if self._failure is not None:
             # A child that is gone has closed its files: closing succeeds.
-            error = None if op == _CLOSE else self._failure
-            loop.call_soon(self._reply, None, error)
+            error = None if closing else self._failure
+            loop.call_soon(answer, None, error)
+            return
+        self._waiting.append((answer, closing))
+
+    def _gone(self, exc: OSError) -> BaseException:
+        if isinstance(exc, BrokenPipeError):
+            return JournalError(
+                f"the journal writer process exited ({self._exit_status()})"
+            )
+        return exc
 
     def _send(
         self, op: int, first_seq: int, rotate: bool, sync: bool, body: bytes
@@ -263,7 +298,9 @@ class WriterProcess:
                 self._failure = JournalError(
                     f"the journal writer process exited ({self._exit_status()})"
                 )
-            self._reply(None, self._failure)
+            while self._waiting:
+                answer, closing = self._waiting.popleft()
+                answer(None, None if closing else self._failure)
             return
         self._buffer += chunk
         while (parsed := _parse_answer(self._buffer)) is not None:
@@ -271,26 +308,26 @@ class WriterProcess:
             if self._opening:
                 self._opening = False
                 if isinstance(result, BaseException):
-                    # The child exits after this: the request sent meanwhile
-                    # gets the end of the pipe, and this failure.
+                    # The child exits after this: the requests sent meanwhile
+                    # get the end of the pipe, and this failure.
                     self._failure = JournalError(
                         f"the journal writer failed to start: {result}"
                     )
-            elif isinstance(result, BaseException):
-                self._reply(None, result)
+                continue
+            if not self._waiting:
+                continue
+            answer, _ = self._waiting.popleft()
+            if isinstance(result, BaseException):
+                answer(None, result)
             else:
-                self._reply(result, None)
-
-    def _reply(self, result: Any, error: BaseException | None) -> None:
-        answer, self._answer = self._answer, None
-        if answer is not None:
-            answer(result, error)
+                answer(result, None)
 
     def _exit_status(self) -> str:
         process = self._process
         if process is None:
             return "not running"
         try:
+            # The pipe's end came with the child's exit: this is at once.
             code = process.wait(timeout=1)
         except subprocess.TimeoutExpired:
             return "still running"
@@ -300,11 +337,9 @@ class WriterProcess:
 
 
 def _child_environment() -> dict[str, str]:
-    """This environment, with this copy of cux first on the import path."""
+    """This environment, with this process's import path for the child."""
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = f"{root}{os.pathsep}{path}" if path else root
+    env[_PATH_VARIABLE] = json.dumps([os.path.abspath(p) for p in sys.path])
     return env
 
 
@@ -346,15 +381,6 @@ def _read_exact(fd: int, size: int) -> bytes | None:
 
 
 # -- the child -------------------------------------------------------------------
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux for SIGKILL when the parent exits; exit now if it already has."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(0)
 
 
 def _answer(fd: int, due: float | None) -> None:
@@ -422,15 +448,14 @@ def _serve(requests: int, answers: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Serve one journal's writes: ``REQUESTS_FD ANSWERS_FD PARENT_PID``."""
-    requests, answers, parent = (int(arg) for arg in argv)
-    _die_with_parent(parent)
-    # The server handles these by closing the journal through this process.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
+    """Serve one journal's writes: ``REQUESTS_FD ANSWERS_FD LOG_LEVEL`` (see
+    `_CHILD_MAIN`, which runs this after its set-up)."""
+    requests, answers, level = (int(arg) for arg in argv)
+    # To the server's stderr, as the server logs: the new segments, mostly.
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # A broken pipe: the server is gone, nobody reads the answer.
+    with contextlib.suppress(BrokenPipeError):
         _serve(requests, answers)
-    except OSError as exc:
-        if exc.errno != errno_codes.EPIPE:
-            raise
     return 0

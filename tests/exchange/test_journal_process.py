@@ -168,14 +168,18 @@ async def test_a_second_journal_is_refused_while_the_writer_process_holds_the_lo
 ) -> None:
     journal = FileJournal(tmp_path, CONFIG, writer="process")
     journal.recover()
+    started = time.monotonic()
     with pytest.raises(JournalError, match="in use by another cux journal"):
         FileJournal(tmp_path, CONFIG).recover()
+    assert time.monotonic() - started < 1  # its holder lives: refused at once
     await journal.close()
-    FileJournal(tmp_path, CONFIG).recover()
+    again = FileJournal(tmp_path, CONFIG)
+    again.recover()
+    await again.close()
 
 
 SERVER = """
-import asyncio, sys
+import asyncio, os, sys, time
 sys.path.insert(0, {here!r})
 from pathlib import Path
 from journal_flow import CONFIG, Flow
@@ -186,7 +190,13 @@ async def main():
     journal = FileJournal(Path({folder!r}), CONFIG, writer="process")
     journal.recover()
     await journal.append(flow.opening())
-    print(journal._io._process.pid, len(flow.records), flush=True)
+    # A forked copy keeps the writer's request pipe open, so the writer
+    # never reads its end: only the kernel's SIGKILL can stop it.
+    keeper = os.fork()
+    if keeper == 0:
+        time.sleep(60)
+        os._exit(0)
+    print(journal._io._process.pid, keeper, len(flow.records), flush=True)
     await asyncio.sleep(60)
 
 asyncio.run(main())
@@ -202,15 +212,18 @@ def test_the_writer_process_dies_with_a_killed_server_and_frees_the_journal(
     )
     try:
         assert server.stdout is not None
-        pid, acknowledged = (int(word) for word in server.stdout.readline().split())
-        assert alive(pid)
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=10)
+        line = server.stdout.readline().split()
+        pid, keeper, acknowledged = (int(word) for word in line)
+        try:
+            assert alive(pid)
+            server.send_signal(signal.SIGKILL)
+            server.wait(timeout=10)
+            assert wait_gone(pid, timeout_s=2.0)
+        finally:
+            os.kill(keeper, signal.SIGKILL)
     finally:
         server.kill()
         server.wait()
-
-    assert wait_gone(pid, timeout_s=2.0)
 
     async def reopen() -> int:
         journal = FileJournal(tmp_path, CONFIG, writer="process")
@@ -235,3 +248,92 @@ async def test_a_writer_process_that_fails_to_start_fails_the_first_append(
         await journal.append(flow.opening())
     await journal.close()
     assert list(read_records(tmp_path)) == []
+
+
+async def test_the_interval_policy_arms_its_fsync_from_the_writer_processes_answer(
+    tmp_path: Path,
+) -> None:
+    flow = Flow(seed=38)
+    journal = FileJournal(
+        tmp_path, CONFIG, writer="process", fsync="interval", fsync_interval_ms=1000
+    )
+    journal.recover()
+    await journal.append(flow.opening())
+    await journal.append(flow.take(3))  # within 1 s of the last fsync
+    assert journal._sync_timer is not None  # the child said when one is due
+    await asyncio.sleep(1.5)
+    assert journal._sync_timer is None  # the timed fsync was sent and answered
+    await journal.close()
+    assert list(read_records(tmp_path)) == flow.records
+
+
+async def test_the_writer_process_imports_cux_from_the_servers_path_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "exchange").mkdir(parents=True)
+    (elsewhere / "exchange" / "__init__.py").write_text("raise SystemExit(7)\n")
+    monkeypatch.chdir(elsewhere)
+    flow = Flow(seed=39)
+    journal = FileJournal(tmp_path / "data", CONFIG, writer="process")
+    journal.recover()
+    await journal.append(flow.opening())
+    await journal.close()
+    assert list(read_records(tmp_path / "data")) == flow.records
+
+
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+owner = str(os.getpid()) if sys.argv[2] == "self" else sys.argv[2]
+os.pwrite(fd, (owner + "\\n").encode(), 0)
+print("locked", flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def hold_lock(folder: Path, owner: str, seconds: float) -> subprocess.Popen[str]:
+    """A process holding ``folder``'s journal lock for ``seconds``, with
+    ``owner`` written in it as the holder's pid."""
+    folder.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder / "LOCK"), owner, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "locked\n"
+    return holder
+
+
+async def test_a_lock_left_by_a_stopped_servers_writer_is_waited_for(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    holder = hold_lock(tmp_path, gone.stdout.strip(), seconds=0.5)
+    try:
+        journal = FileJournal(tmp_path, CONFIG)
+        journal.recover()  # waits until the holder exits
+        assert holder.poll() is not None
+        await journal.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "waiting for the journal writer of stopped process" in caplog.text
+
+
+async def test_a_lock_held_for_a_live_process_is_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    holder = hold_lock(tmp_path, "self", seconds=30)
+    try:
+        holder_pid = str(holder.pid)
+        started = time.monotonic()
+        with pytest.raises(JournalError, match=f"in use.*process {holder_pid}"):
+            FileJournal(tmp_path, CONFIG).recover()
+        assert time.monotonic() - started < 1
+    finally:
+        holder.kill()
+        holder.wait()

@@ -206,11 +206,14 @@ def test_a_sequencer_that_fails_ends_cux_serve_with_an_error_and_exit_1(
 
 def journal_writer_pid(server_pid: int) -> int:
     """The pid of the journal writer process under ``cux serve``."""
-    for task in Path(f"/proc/{server_pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            command = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"writer_process" in command:
-                return int(child)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_bytes().rsplit(b")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == server_pid and b"writer_process" in command:
+            return int(stat.parent.name)
     raise AssertionError(f"no journal writer process under {server_pid}")
 
 
