@@ -380,7 +380,9 @@ class Client(TradingMixin, JobsMixin):
             try:
                 _, data = await asyncio.wait_for(future, timeout)
             except TimeoutError:
-                raise RequestTimeout(f"no response to {op} in {timeout} s") from None
+                raise RequestTimeout(
+                    f"no response to {op} in {timeout} s (it may still be applied)"
+                ) from None
         finally:
             self._pending.pop(rid, None)
         return msgspec.json.decode(data, type=result)

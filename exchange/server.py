@@ -274,7 +274,16 @@ class Exchange:
             return_exceptions=True,
         )
         await self.journal.close()
-        log.info("exchange stopped at seq %d", self.engine.seq)
+        written = self.journal.written_seq
+        if written < self.engine.seq:
+            log.warning(
+                "exchange stopped at seq %d, of which the journal holds up to %d "
+                "(the commands after it were never acknowledged)",
+                self.engine.seq,
+                written,
+            )
+        else:
+            log.info("exchange stopped at seq %d", self.engine.seq)
 
     def app(self) -> web.Application:
         from exchange import rest

@@ -58,6 +58,7 @@ class _Entry:
     rotate: bool
     sync: bool
     done: asyncio.Future[None]
+    records: int = 0
 
 
 class FileJournal(Journal):
@@ -140,6 +141,8 @@ class FileJournal(Journal):
         self._closed = False
         self._failure: JournalError | None = None
         self._next_seq = 1
+        # The last record written (and, under ``batch``, fsynced).
+        self._written_seq = 0
         self._queue: list[_Entry] = []
         # The group the writer thread is writing, if any.
         self._writing: list[_Entry] | None = None
@@ -148,6 +151,11 @@ class FileJournal(Journal):
         self._snapshot_seq = 0
         self._snapshot_lock: asyncio.Lock | None = None
         self._snapshots: set[asyncio.Future[None]] = set()
+
+    @property
+    def written_seq(self) -> int:
+        """The last record written (under ``batch``, also fsynced)."""
+        return self._written_seq
 
     # -- start-up ---------------------------------------------------------------
 
@@ -186,6 +194,7 @@ class FileJournal(Journal):
                 raise
         engine = found.engine
         self._next_seq = engine.seq + 1
+        self._written_seq = engine.seq
         self._snapshot_seq = found.snapshot_seq
         self._open = True
         _log.info(
@@ -207,7 +216,13 @@ class FileJournal(Journal):
         is killing (after the fsync it may be in, which a stalled disk can
         make last seconds). A lock held for a live process is refused at once.
         """
-        fd = os.open(self.folder / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        path = self.folder / _LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot open the lock file {path}: {exc.strerror}"
+            ) from exc
         deadline: float | None = None
         while True:
             try:
@@ -224,15 +239,29 @@ class FileJournal(Journal):
                         self.folder,
                         owner,
                     )
-                if deadline is None or now >= deadline:
+                if deadline is None:
                     os.close(fd)
                     raise JournalError(
                         f"{self.folder} is in use by another cux journal"
                         + (f" (process {owner})" if owner is not None else "")
                     ) from None
+                if now >= deadline:
+                    os.close(fd)
+                    raise JournalError(
+                        f"{self.folder} is still locked {_LOCK_WAIT_S:.0f} s "
+                        f"after process {owner}, which locked it, stopped: "
+                        f"another process holds {path} (`fuser {path}` names "
+                        "it; a journal writer shows as `# cux journal writer`)"
+                    ) from None
                 time.sleep(0.01)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise JournalError(
+                f"cannot write the lock file {path}: {exc.strerror}"
+            ) from exc
         self._lock_fd = fd
 
     def _unlock(self) -> None:
@@ -269,7 +298,9 @@ class FileJournal(Journal):
         rotate = self._rotate and bool(records)
         if rotate:
             self._rotate = False
-        entry = _Entry(data, self._next_seq, rotate, False, loop.create_future())
+        entry = _Entry(
+            data, self._next_seq, rotate, False, loop.create_future(), len(records)
+        )
         self._next_seq += len(records)
         self._enqueue(entry)
         return entry.done
@@ -308,6 +339,8 @@ class FileJournal(Journal):
         if error is not None:
             self._fail(error, group)
             return
+        last = group[-1]
+        self._written_seq = last.first_seq + last.records - 1
         for entry in group:
             if not entry.done.done():
                 entry.done.set_result(None)
@@ -470,7 +503,16 @@ class FileJournal(Journal):
                 await closed
             finally:
                 self._shutdown()
-        _log.info("journal %s closed at record %d", self.folder, self._next_seq - 1)
+        if self._failure is None:
+            _log.info("journal %s closed at record %d", self.folder, self._written_seq)
+        else:
+            _log.warning(
+                "journal %s closed after a failure: it holds records up to %d; "
+                "the %d after them were never written nor acknowledged",
+                self.folder,
+                self._written_seq,
+                self._next_seq - 1 - self._written_seq,
+            )
 
     def _shutdown(self) -> None:
         self._io.stop()

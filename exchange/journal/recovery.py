@@ -193,7 +193,12 @@ def _cut(tail: Tail, fsync_fd: Callable[[int], None]) -> None:
     else:
         with tail.path.open("r+b") as file:
             file.seek(tail.offset)
-            aside.write_bytes(file.read())
+            try:
+                aside.write_bytes(file.read())
+            except OSError:
+                # Nothing is cut: the next start cuts and keeps it again.
+                aside.unlink(missing_ok=True)
+                raise
             file.truncate(tail.offset)
             file.flush()
             fsync_fd(file.fileno())

@@ -70,8 +70,10 @@ _PATH_VARIABLE: Final = "CUX_JOURNAL_WRITER_PATH"
 # with its parent (Linux: PR_SET_PDEATHSIG, 1, asks for SIGKILL when the
 # thread that started it ends), or exits now if that already happened; it
 # leaves SIGINT and SIGTERM to the server; and it imports from exactly the
-# server's import path (run with -P: not from the current folder).
+# server's import path (run with -P: not from the current folder). Its first
+# line names it in `ps`, with the journal's folder as its last argument.
 _CHILD_MAIN: Final = f"""\
+# cux journal writer
 import ctypes, json, os, signal, sys
 try:
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
@@ -163,6 +165,7 @@ class WriterProcess:
             str(answers_write),
             str(os.getpid()),
             str(logging.getLogger("cux.journal").getEffectiveLevel()),
+            str(writer.folder.resolve()),
         ]
         try:
             self._process = subprocess.Popen(

@@ -106,7 +106,7 @@ async def test_a_recovered_journal_continues_its_last_segment_in_the_writer_proc
 
 
 async def test_a_killed_writer_process_fails_the_waiting_append_and_every_later_one(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     flow = Flow(seed=33)
     journal = FileJournal(tmp_path, CONFIG, writer="process")
@@ -123,6 +123,11 @@ async def test_a_killed_writer_process_fails_the_waiting_append_and_every_later_
     await journal.close()  # the child is gone: its files are closed already
 
     assert list(read_records(tmp_path)) == acknowledged
+    assert journal.written_seq == len(acknowledged)
+    assert (
+        f"closed after a failure: it holds records up to {len(acknowledged)}; "
+        "the 3 after them were never written nor acknowledged"
+    ) in caplog.text
 
 
 async def test_an_os_error_in_the_writer_process_reaches_the_append_with_its_errno(
@@ -337,3 +342,32 @@ async def test_a_lock_held_for_a_live_process_is_refused_at_once(
     finally:
         holder.kill()
         holder.wait()
+
+
+async def test_a_lock_still_held_long_after_its_server_stopped_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("exchange.journal.file._LOCK_WAIT_S", 0.3)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    owner = gone.stdout.strip()
+    holder = hold_lock(tmp_path, owner, seconds=30)
+    try:
+        with pytest.raises(JournalError) as refused:
+            FileJournal(tmp_path, CONFIG).recover()
+    finally:
+        holder.kill()
+        holder.wait()
+    message = str(refused.value)
+    assert f"still locked 0 s after process {owner}, which locked it, stopped" in (
+        message
+    )
+    assert f"fuser {tmp_path / 'LOCK'}" in message
+
+
+def test_a_lock_file_that_cannot_be_opened_is_a_journal_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "LOCK").mkdir()
+    with pytest.raises(JournalError, match=r"cannot open the lock file .*LOCK: Is a"):
+        FileJournal(tmp_path, CONFIG).recover()

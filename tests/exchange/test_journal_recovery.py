@@ -7,6 +7,7 @@ would, and checks what `FileJournal.recover` and `replay` make of it.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from pathlib import Path
 
@@ -82,6 +83,33 @@ def test_a_torn_last_record_is_cut_and_the_journal_recovers_to_the_record_before
     write_journal(tmp_path, [flow.records[-1:], flow.take(20)])
     assert recover(tmp_path) == (flow.engine.seq, flow.engine.state_hash())
     assert replay(tmp_path).state_hash() == flow.engine.state_hash()
+
+
+def test_a_torn_tail_that_cannot_be_kept_aside_is_left_whole_for_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = small_journal(tmp_path)
+    segment = segments(tmp_path)[-1]
+    *_, last_start, end = frame_offsets(segment)
+    with segment.open("r+b") as file:
+        file.truncate(end - 1)
+    original = Path.write_bytes
+
+    def disk_full(path: Path, data: bytes) -> int:
+        original(path, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        recover(tmp_path)
+    monkeypatch.undo()
+
+    # Nothing was cut and no half copy is left; the next start cuts it.
+    assert segment.stat().st_size == end - 1
+    assert list(tmp_path.glob("journal/*.torn-at-*")) == []
+    assert recover(tmp_path)[0] == len(flow.records) - 1
+    kept = segment.with_name(f"{segment.name}.torn-at-{last_start}")
+    assert kept.stat().st_size == end - 1 - last_start
 
 
 def test_a_tail_of_zero_bytes_left_by_a_crash_is_cut_as_torn(

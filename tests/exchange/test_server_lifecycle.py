@@ -244,6 +244,7 @@ async def test_a_journal_writer_that_dies_stops_cux_serve_and_loses_nothing_acke
     assert exit_status == 1, server.text
     assert "the journal failed; nothing more is acknowledged" in server.text
     assert "the journal writer process exited (killed by signal 9)" in server.text
+    assert "(the commands after it were never acknowledged)" in server.text
     assert (alice.responses.get(999) or {}).get("type") != "ack"
     engine = recovered_engine(data, config)
     number = engine.ledger.index("alice")
