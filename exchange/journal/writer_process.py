@@ -149,6 +149,8 @@ class WriterProcess:
                 "thread: its writer process dies with the thread that starts it"
             )
         writer = self._writer
+        # Absolute: in the child's command line, for `ps`, and for its writes.
+        folder = str(writer.folder.resolve())
         requests_read, requests_write = os.pipe()
         answers_read, answers_write = os.pipe()
         for fd in (requests_write, answers_write):
@@ -165,7 +167,7 @@ class WriterProcess:
             str(answers_write),
             str(os.getpid()),
             str(logging.getLogger("cux.journal").getEffectiveLevel()),
-            str(writer.folder.resolve()),
+            folder,
         ]
         try:
             self._process = subprocess.Popen(
@@ -188,7 +190,7 @@ class WriterProcess:
         self._requests = requests_write
         self._answers = answers_read
         start = _Start(
-            str(writer.folder),
+            folder,
             msgspec.json.encode(writer.config),
             writer.policy,
             writer.interval_s,

@@ -24,6 +24,7 @@ from server_harness import (
     write_config,
 )
 
+from bench.server_bench import journal_writer_pids
 from exchange.sessions import sign
 
 
@@ -204,19 +205,6 @@ def test_a_sequencer_that_fails_ends_cux_serve_with_an_error_and_exit_1(
     )
 
 
-def journal_writer_pid(server_pid: int) -> int:
-    """The pid of the journal writer process under ``cux serve``."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_bytes().rsplit(b")", 1)[1].split()[1])
-            command = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == server_pid and b"writer_process" in command:
-            return int(stat.parent.name)
-    raise AssertionError(f"no journal writer process under {server_pid}")
-
-
 async def test_a_journal_writer_that_dies_stops_cux_serve_and_loses_nothing_acked(
     tmp_path: Path,
 ) -> None:
@@ -234,7 +222,7 @@ async def test_a_journal_writer_that_dies_stops_cux_serve_and_loses_nothing_acke
             fields = {k: v for k, v in place(1, 100 + i).items() if k != "op"}
             answer = await alice.request("place", **fields)
             acked.add(int(answer["order_id"]))
-        writer = journal_writer_pid(server.proc.pid)
+        (writer,) = journal_writer_pids(server.proc.pid)
         os.kill(writer, signal.SIGKILL)
         await alice.ws.send(json.dumps({**place(1, 99), "id": 999}))
         exit_status = server.proc.wait(30)
